@@ -1,0 +1,201 @@
+"""target="llvm": lower the scheduled module to LLVM and run it through MLIR's ExecutionEngine.
+
+Pipeline (see shared/notes/mlir-recipes.md for why each step is there):
+1. unroll the loops the schedule marked ``hls.unroll`` (transform dialect);
+2. results become out-parameters (``buffer-results-to-out-params`` with
+   ``modify-public-functions``: without it the public function is skipped and its output is
+   never written), then ownership-based deallocation of intermediate buffers;
+3. ``memref.copy`` becomes ``linalg.copy`` (the JIT has no ``memrefCopy`` runtime symbol);
+4. affine/scf/memref/arith/math to LLVM.
+"""
+from __future__ import annotations
+
+import ctypes
+import time
+
+import numpy as np
+from torch_mlir import ir, passmanager
+from torch_mlir.dialects import linalg
+from torch_mlir.execution_engine import ExecutionEngine
+from torch_mlir.runtime import get_ranked_memref_descriptor
+
+from ..lang.compiler import kernel_signature
+from ..lang.errors import AlloError, CallError
+from ..lang.types import ArrayType
+
+BUFFERIZE = ("builtin.module(buffer-results-to-out-params{modify-public-functions=1 hoist-static-allocs=1 "
+             "hoist-dynamic-allocs=1},buffer-deallocation-pipeline)")
+LOWER = ("builtin.module(func.func(llvm-request-c-wrappers),func.func(convert-linalg-to-loops),"
+         "expand-strided-metadata,lower-affine,convert-scf-to-cf,finalize-memref-to-llvm,convert-math-to-llvm,"
+         "convert-math-to-libm,convert-arith-to-llvm,convert-cf-to-llvm,convert-func-to-llvm,"
+         "convert-index-to-llvm,reconcile-unrealized-casts)")
+
+# A NaN with a payload no arithmetic produces: an output element still holding it was never written.
+POISON_F32 = np.array([0x7FC0DEAD], dtype=np.uint32).view(np.float32)[0]
+POISON_F64 = np.array([0x7FF80000DEADBEEF], dtype=np.uint64).view(np.float64)[0]
+
+
+def _run(module: ir.Module, pipeline: str, what: str):
+    try:
+        passmanager.PassManager.parse(pipeline).run(module.operation)
+    except ir.MLIRError as e:
+        raise AlloError(f"MLIR lowering failed at stage '{what}': {e}") from e
+
+
+def _apply_unroll(module: ir.Module):
+    loops = []
+
+    def cb(op):
+        if op.name == "affine.for" and "hls.unroll" in op.attributes:
+            loops.append(op)
+        return ir.WalkResult.ADVANCE
+
+    module.operation.walk(cb)
+    if not loops:
+        return
+    lines = []
+    for k, op in enumerate(loops):
+        factor = ir.IntegerAttr(op.attributes["hls.unroll"]).value
+        op.attributes["allo.unroll_id"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), k)
+        if factor == 0:
+            factor = _trip_count(op)
+            if factor is None:
+                raise AlloError(f"cannot fully unroll loop '{ir.StringAttr(op.attributes['loop_name']).value}': "
+                                "its trip count is not constant")
+        if factor <= 1:
+            continue
+        lines.append(f'%l{k} = transform.structured.match ops{{["affine.for"]}} attributes {{allo.unroll_id = {k} : i64}}'
+                     f" in %root : (!transform.any_op) -> !transform.any_op\n"
+                     f"transform.loop.unroll %l{k} {{factor = {factor} : i64}} : !transform.any_op")
+    # Innermost loops first: unrolling an outer loop clones its inner loops (and their ids).
+    script = ("module attributes {transform.with_named_sequence} {\n"
+              "transform.named_sequence @__transform_main(%root: !transform.any_op {transform.readonly}) {\n"
+              + "\n".join(reversed(lines)) + "\ntransform.yield\n}\n}")
+    tmod = ir.Module.parse(script)
+    t_op = tmod.body.operations[0].operation
+    t_op.move_before(module.body.operations[0].operation) if len(module.body.operations) else None
+    # transform-interpreter looks for the named sequence in a nested module with that attribute.
+    holder = ir.Operation.parse(
+        'module attributes {transform.with_named_sequence} {}')
+    module.body.append(holder)
+    t_op.move_before(list(holder.regions[0].blocks[0].operations)[0]) if len(holder.regions[0].blocks[0].operations) \
+        else holder.regions[0].blocks[0].append(t_op)
+    _run(module, "builtin.module(transform-interpreter)", "unroll")
+    holder.erase()
+
+
+def _trip_count(op):
+    lbm = ir.AffineMapAttr(op.attributes["lowerBoundMap"]).value
+    ubm = ir.AffineMapAttr(op.attributes["upperBoundMap"]).value
+    step = ir.IntegerAttr(op.attributes["step"]).value
+    if lbm.n_dims or ubm.n_dims or len(lbm.results) != 1 or len(ubm.results) != 1:
+        return None
+    lb, ub = ir.AffineConstantExpr(lbm.results[0]).value, ir.AffineConstantExpr(ubm.results[0]).value
+    return max(0, -(-(ub - lb) // step))
+
+
+def _copies_to_linalg(module: ir.Module):
+    copies = []
+
+    def cb(op):
+        if op.name == "memref.copy":
+            copies.append(op)
+        return ir.WalkResult.ADVANCE
+
+    module.operation.walk(cb)
+    for op in copies:
+        with op.location, ir.InsertionPoint(op):
+            linalg.copy(op.operands[0], outs=[op.operands[1]])
+        op.erase()
+
+
+class CPUModule:
+    """A compiled kernel: call it with numpy arrays, get numpy arrays back."""
+
+    def __init__(self, schedule, opt_level: int = 2):
+        t0 = time.perf_counter()
+        self.name = schedule.top
+        fn = schedule.mb.py_functions[schedule.top]
+        self.arg_names, self.arg_types, self.res_types = kernel_signature(fn)
+        with schedule.context:
+            module = ir.Module.parse(str(schedule.module))
+            _apply_unroll(module)
+            _run(module, BUFFERIZE, "bufferize")
+            _copies_to_linalg(module)
+            _check_outputs_written(module, self.name, len(self.res_types))
+            self.lowered_ir = str(module)
+            _run(module, LOWER, "lower to LLVM")
+            self.engine = ExecutionEngine(module, opt_level=opt_level)
+        self.compile_seconds = time.perf_counter() - t0
+
+    def __call__(self, *args):
+        if len(args) != len(self.arg_types):
+            raise CallError(f"kernel '{self.name}' takes {len(self.arg_types)} argument(s) "
+                            f"({', '.join(f'{n}: {t}' for n, t in zip(self.arg_names, self.arg_types))}), "
+                            f"got {len(args)}")
+        packed, keep = [], []
+        for n, t, a in zip(self.arg_names, self.arg_types, args):
+            if isinstance(t, ArrayType):
+                arr = np.asarray(a)
+                if arr.shape != t.shape or arr.dtype != t.dtype.numpy:
+                    raise CallError(f"argument '{n}' of kernel '{self.name}': expected {t} "
+                                    f"(shape {t.shape}, dtype {t.dtype.numpy}), got shape {arr.shape}, dtype {arr.dtype}")
+                arr = np.ascontiguousarray(arr)
+                keep.append(arr)
+                packed.append(ctypes.pointer(ctypes.pointer(get_ranked_memref_descriptor(arr))))
+            else:
+                c = np.ctypeslib.as_ctypes_type(t.dtype.numpy if hasattr(t, "dtype") else t.numpy)(a)
+                keep.append(c)
+                packed.append(ctypes.pointer(c))
+        outs = []
+        for t in self.res_types:
+            if not isinstance(t, ArrayType):
+                raise AlloError(f"kernel '{self.name}': scalar results are not supported by the llvm backend yet; "
+                                "return a one-element array instead")
+            outs.append(_poisoned(t))
+        for o in outs:
+            packed.append(ctypes.pointer(ctypes.pointer(get_ranked_memref_descriptor(o))))
+        self.engine.invoke(self.name, *packed)
+        for k, o in enumerate(outs):
+            _check_poison(o, self.name, k)
+        if not outs:
+            return None
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+def _poisoned(t: ArrayType) -> np.ndarray:
+    dt = t.dtype.numpy
+    if dt == np.float32:
+        return np.full(t.shape, POISON_F32, dtype=dt)
+    if dt == np.float64:
+        return np.full(t.shape, POISON_F64, dtype=dt)
+    return np.full(t.shape, np.iinfo(dt).min if np.issubdtype(dt, np.signedinteger) else np.iinfo(dt).max, dtype=dt)
+
+
+def _check_poison(out: np.ndarray, name: str, k: int):
+    if out.dtype == np.float32:
+        bits = out.view(np.uint32)
+        bad = bits == np.uint32(0x7FC0DEAD)
+    elif out.dtype == np.float64:
+        bad = out.view(np.uint64) == np.uint64(0x7FF80000DEADBEEF)
+    else:
+        return  # integers have no spare bit pattern; the static check in _check_outputs_written covers them
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise AlloError(f"kernel '{name}' left {int(bad.sum())} element(s) of output {k} unwritten "
+                        f"(first at index {first}); the kernel does not write its whole result")
+
+
+def _check_outputs_written(module: ir.Module, top: str, n_results: int):
+    """After out-param conversion every output argument of the top function must be written by something."""
+    for op in module.body.operations:
+        if op.operation.name == "func.func" and op.attributes["sym_name"].value == top:
+            args = list(op.regions[0].blocks[0].arguments)
+            for k, a in enumerate(args[len(args) - n_results:]):
+                if not list(a.uses):
+                    raise AlloError(f"kernel '{top}': output {k} is never written after lowering "
+                                    "(an MLIR pass dropped it); refusing to return an unwritten buffer")
+
+
+def build_llvm(schedule, opt_level: int = 2) -> CPUModule:
+    return CPUModule(schedule, opt_level=opt_level)

@@ -1,0 +1,80 @@
+"""One MLIR module holding a top kernel and everything it calls."""
+from __future__ import annotations
+
+import hashlib
+import inspect
+from typing import Callable
+
+import numpy as np
+from torch_mlir import ir
+from torch_mlir.dialects import memref
+
+from .types import from_numpy
+
+
+def _kernel_key(fn: Callable):
+    """Two instances of a kernel factory with the same code and the same closure values compile to
+    one function; different shapes or types compile to different ones."""
+    cells = tuple(c.cell_contents for c in (fn.__closure__ or ()))
+    try:
+        hash(cells)
+    except TypeError:
+        cells = id(fn)
+    return (fn.__code__, cells)
+
+
+class ModuleBuilder:
+    def __init__(self, context: ir.Context | None = None):
+        self.context = context or ir.Context()
+        self.context.allow_unregistered_dialects = False
+        with self.context, ir.Location.unknown():
+            self.module = ir.Module.create()
+        self.functions: dict = {}  # kernel key -> symbol name
+        self.py_functions: dict = {}  # symbol name -> python function
+        self._globals: dict = {}
+
+    def compile_function(self, fn: Callable, name: str | None = None) -> str:
+        from .compiler import FunctionCompiler
+
+        key = _kernel_key(fn)
+        if key in self.functions:
+            return self.functions[key]
+        sym = self._unique(name or fn.__name__)
+        self.functions[key] = sym
+        self.py_functions[sym] = fn
+        with self.context, ir.Location.unknown():
+            FunctionCompiler(self, fn, sym).compile()
+        return sym
+
+    def _unique(self, base: str) -> str:
+        taken = {op.attributes["sym_name"].value for op in self.module.body.operations
+                 if "sym_name" in op.attributes}
+        taken |= set(self.py_functions)
+        name, k = base, 1
+        while name in taken:
+            name = f"{base}_{k}"
+            k += 1
+        return name
+
+    def lookup_func(self, sym: str):
+        for op in self.module.body.operations:
+            if op.operation.name == "func.func" and op.attributes["sym_name"].value == sym:
+                return op.operation
+        raise KeyError(sym)
+
+    def constant_buffer(self, array: np.ndarray, node_name: str = "const"):
+        """A numpy array as a ``memref.global`` constant, read with ``memref.get_global``."""
+        from .values import Buffer
+
+        arr = np.ascontiguousarray(array)
+        t = from_numpy(arr.dtype)[tuple(arr.shape)]
+        digest = hashlib.sha1(arr.tobytes() + str(arr.shape).encode() + str(arr.dtype).encode()).hexdigest()[:12]
+        if digest not in self._globals:
+            sym = self._unique(f"__const_{node_name}_{digest}")
+            with ir.InsertionPoint.at_block_begin(self.module.body), ir.Location.unknown():
+                attr = ir.DenseElementsAttr.get(arr, type=t.mlir() and ir.RankedTensorType.get(list(arr.shape), t.dtype.mlir()))
+                memref.GlobalOp(sym, ir.TypeAttr.get(t.mlir()), sym_visibility="private",
+                                initial_value=attr, constant=True)
+            self._globals[digest] = sym
+        sym = self._globals[digest]
+        return Buffer(memref.get_global(t.mlir(), sym), t, node_name)

@@ -1,0 +1,230 @@
+"""Element and array types of the kernel language.
+
+A type is a Python object usable in annotations: ``float32`` is a scalar type and
+``float32[4, 8]`` an array type. Signedness lives here, not in MLIR: MLIR integers are
+signless, so the compiler picks signed or unsigned ops (divsi/divui, extsi/extui, ...)
+from these objects.
+
+``Fixed(W, I)`` follows ap_fixed semantics and is stored as a W-bit integer, which is why
+every type exposes ``storage_bits``: backends that lower fixed point to integers only need
+that and ``frac_bits``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class DType:
+    """A scalar element type."""
+
+    name: str = "?"
+    bits: int = 0
+
+    # -- predicates used by the compiler
+    @property
+    def is_float(self) -> bool:
+        return False
+
+    @property
+    def is_int(self) -> bool:
+        return False
+
+    @property
+    def is_index(self) -> bool:
+        return False
+
+    @property
+    def is_fixed(self) -> bool:
+        return False
+
+    @property
+    def signed(self) -> bool:
+        return True
+
+    @property
+    def storage_bits(self) -> int:
+        return self.bits
+
+    def mlir(self):
+        raise NotImplementedError
+
+    @property
+    def numpy(self) -> np.dtype:
+        raise NotImplementedError
+
+    def __getitem__(self, shape) -> "ArrayType":
+        if not isinstance(shape, tuple):
+            shape = (shape,)
+        dims = []
+        for d in shape:
+            if isinstance(d, (tuple, list)):
+                dims.extend(d)
+            else:
+                dims.append(d)
+        for d in dims:
+            if not isinstance(d, (int, np.integer)) or int(d) < 0:
+                raise TypeError(
+                    f"array dimensions must be non-negative Python ints, got {d!r} in {self.name}{list(shape)}"
+                )
+        return ArrayType(self, tuple(int(d) for d in dims))
+
+    def __call__(self, x):
+        # Outside a kernel a type is a numpy cast; inside one the compiler reads it as a cast op.
+        return self.numpy.type(x)
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, DType) and repr(self) == repr(other)
+
+    def __hash__(self) -> int:
+        return hash(repr(self))
+
+
+class Float(DType):
+    def __init__(self, bits: int):
+        if bits not in (32, 64):
+            raise ValueError(f"Float supports 32 or 64 bits, got {bits}")
+        self.bits = bits
+        self.name = f"float{bits}"
+
+    @property
+    def is_float(self) -> bool:
+        return True
+
+    def mlir(self):
+        from torch_mlir import ir
+
+        return ir.F32Type.get() if self.bits == 32 else ir.F64Type.get()
+
+    @property
+    def numpy(self) -> np.dtype:
+        return np.dtype(f"float{self.bits}")
+
+
+class Int(DType):
+    def __init__(self, bits: int, signed: bool = True):
+        if bits not in (1, 8, 16, 32, 64):
+            raise ValueError(f"Int supports 1, 8, 16, 32 or 64 bits, got {bits}")
+        self.bits = bits
+        self._signed = signed
+        self.name = ("int" if signed else "uint") + str(bits) if bits != 1 else "bool"
+
+    @property
+    def is_int(self) -> bool:
+        return True
+
+    @property
+    def signed(self) -> bool:
+        return self._signed and self.bits != 1
+
+    def mlir(self):
+        from torch_mlir import ir
+
+        return ir.IntegerType.get_signless(self.bits)
+
+    @property
+    def numpy(self) -> np.dtype:
+        if self.bits == 1:
+            return np.dtype(np.bool_)
+        return np.dtype(("int" if self._signed else "uint") + str(self.bits))
+
+
+class Index(DType):
+    name = "index"
+    bits = 64
+
+    @property
+    def is_index(self) -> bool:
+        return True
+
+    def mlir(self):
+        from torch_mlir import ir
+
+        return ir.IndexType.get()
+
+    @property
+    def numpy(self) -> np.dtype:
+        return np.dtype(np.int64)
+
+
+class Fixed(DType):
+    """ap_fixed<W, I>: W bits in total, I of them integer bits (sign included when signed).
+
+    Stored as a W-bit integer holding ``value * 2**(W - I)``. Truncation and wrap-around are the
+    defaults, as in ap_fixed; the arithmetic lowering arrives with the fixed-point backend work.
+    """
+
+    def __init__(self, W: int, I: int, signed: bool = True):
+        if not (1 <= W <= 64):
+            raise ValueError(f"Fixed width W must be in 1..64, got {W}")
+        self.bits = W
+        self.int_bits = I
+        self._signed = signed
+        self.name = f"{'' if signed else 'U'}Fixed({W}, {I})"
+
+    @property
+    def is_fixed(self) -> bool:
+        return True
+
+    @property
+    def signed(self) -> bool:
+        return self._signed
+
+    @property
+    def frac_bits(self) -> int:
+        return self.bits - self.int_bits
+
+    def mlir(self):
+        from torch_mlir import ir
+
+        return ir.IntegerType.get_signless(self.bits)
+
+    @property
+    def numpy(self) -> np.dtype:
+        width = next(w for w in (8, 16, 32, 64) if w >= self.bits)
+        return np.dtype(("int" if self._signed else "uint") + str(width))
+
+
+def UFixed(W: int, I: int) -> Fixed:
+    return Fixed(W, I, signed=False)
+
+
+@dataclass(frozen=True)
+class ArrayType:
+    """``dtype[shape]``: a statically shaped array, lowered to a memref."""
+
+    dtype: DType
+    shape: tuple
+
+    def mlir(self):
+        from torch_mlir import ir
+
+        return ir.MemRefType.get(list(self.shape), self.dtype.mlir())
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __repr__(self) -> str:
+        return f"{self.dtype.name}[{', '.join(map(str, self.shape))}]"
+
+
+float32 = Float(32)
+float64 = Float(64)
+int1 = bool_ = Int(1)
+int8, int16, int32, int64 = (Int(b) for b in (8, 16, 32, 64))
+uint8, uint16, uint32, uint64 = (Int(b, signed=False) for b in (8, 16, 32, 64))
+index = Index()
+
+_BY_NUMPY = {t.numpy: t for t in (float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64)}
+
+
+def from_numpy(dtype) -> DType:
+    dt = np.dtype(dtype)
+    if dt not in _BY_NUMPY:
+        raise TypeError(f"no kernel type for numpy dtype {dt}; supported: {sorted(str(k) for k in _BY_NUMPY)}")
+    return _BY_NUMPY[dt]

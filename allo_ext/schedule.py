@@ -1,0 +1,366 @@
+"""Schedules: Allo's ``customize`` and its primitives, applied to the MLIR module in place.
+
+Loop-structure primitives (``split``, ``reorder``) rewrite the IR immediately. ``unroll`` is
+recorded as ``hls.unroll`` and realised on the CPU at build time (MLIR's transform dialect), since
+the HLS backend wants the loop kept and a pragma emitted instead. ``pipeline``, ``partition`` and
+``dataflow`` are attributes for the HLS backend (``hls.pipeline_ii``, ``hls.partition``,
+``hls.dataflow``).
+
+Loops are addressed as ``"kernel:loop"`` (the kernel's symbol name, then the loop's
+``loop_name`` or, if unique in that kernel, its last component: ``"gemm:mm.j"`` or
+``"gemm:j"``), as ``"loop"`` inside the top kernel, or through the handles of ``get_loops``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from torch_mlir import ir
+from torch_mlir.dialects import affine
+
+from .lang.errors import ScheduleError
+from .lang.module import ModuleBuilder, _kernel_key
+
+PARTITION_KINDS = ("complete", "cyclic", "block")
+
+
+@dataclass(frozen=True)
+class LoopHandle:
+    kernel: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kernel}:{self.name}"
+
+
+def _for_ops(func_op) -> list:
+    out = []
+
+    def cb(op):
+        if op.name == "affine.for":
+            out.append(op)
+        return ir.WalkResult.ADVANCE
+
+    func_op.walk(cb)
+    return out
+
+
+def _loop_name(op) -> str:
+    return ir.StringAttr(op.attributes["loop_name"]).value if "loop_name" in op.attributes else "?"
+
+
+class Schedule:
+    """A kernel's MLIR module plus the transformations applied to it so far."""
+
+    def __init__(self, mb: ModuleBuilder, top: str):
+        self.mb = mb
+        self.top = top
+        self.log: list[tuple] = []
+
+    # ------------------------------------------------------------------ inspection
+    @property
+    def module(self) -> ir.Module:
+        return self.mb.module
+
+    @property
+    def context(self) -> ir.Context:
+        return self.mb.context
+
+    def __str__(self) -> str:
+        return str(self.module)
+
+    def kernels(self) -> list[str]:
+        return [op.attributes["sym_name"].value for op in self.module.body.operations
+                if op.operation.name == "func.func"]
+
+    def _func(self, kernel: str):
+        try:
+            return self.mb.lookup_func(kernel)
+        except KeyError:
+            raise ScheduleError(f"no kernel named '{kernel}' in this schedule; kernels: {', '.join(self.kernels())}") \
+                from None
+
+    def get_loops(self, kernel: str | None = None) -> dict[str, LoopHandle]:
+        kernel = kernel or self.top
+        return {_loop_name(op): LoopHandle(kernel, _loop_name(op)) for op in _for_ops(self._func(kernel))}
+
+    def _split_ref(self, ref) -> tuple[str, str]:
+        if isinstance(ref, LoopHandle):
+            return ref.kernel, ref.name
+        if not isinstance(ref, str):
+            raise ScheduleError(f"a loop is addressed as 'kernel:loop' or a LoopHandle, got {ref!r}")
+        kernel, _, name = ref.rpartition(":")
+        return kernel or self.top, name
+
+    def _loop(self, ref):
+        kernel, name = self._split_ref(ref)
+        loops = _for_ops(self._func(kernel))
+        exact = [op for op in loops if _loop_name(op) == name]
+        if len(exact) == 1:
+            return kernel, exact[0]
+        by_axis = [op for op in loops if _loop_name(op).split(".")[-1] == name]
+        if len(by_axis) == 1:
+            return kernel, by_axis[0]
+        names = sorted(_loop_name(op) for op in loops)
+        why = "is ambiguous" if len(by_axis) > 1 else "does not exist"
+        raise ScheduleError(f"loop '{name}' {why} in kernel '{kernel}'; its loops are: {', '.join(names) or '(none)'}")
+
+    def _record(self, prim: str, *args, **kw):
+        self.log.append((prim, args, kw))
+
+    # ------------------------------------------------------------------ HLS attributes
+    def pipeline(self, loop, ii: int = 1):
+        if int(ii) < 1:
+            raise ScheduleError(f"pipeline II must be >= 1, got {ii}")
+        kernel, op = self._loop(loop)
+        with self.context:
+            op.attributes["hls.pipeline_ii"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(32), int(ii))
+        self._record("pipeline", LoopHandle(kernel, _loop_name(op)), ii=ii)
+        return self
+
+    def unroll(self, loop, factor: int = 0):
+        if int(factor) < 0:
+            raise ScheduleError(f"unroll factor must be >= 0 (0 unrolls fully), got {factor}")
+        kernel, op = self._loop(loop)
+        with self.context:
+            op.attributes["hls.unroll"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(32), int(factor))
+        self._record("unroll", LoopHandle(kernel, _loop_name(op)), factor=factor)
+        return self
+
+    def dataflow(self, kernel: str | None = None):
+        kernel = kernel or self.top
+        f = self._func(kernel)
+        with self.context:
+            f.attributes["hls.dataflow"] = ir.UnitAttr.get()
+        self._record("dataflow", kernel)
+        return self
+
+    def buffers(self, kernel: str | None = None) -> dict[str, tuple]:
+        """name -> shape of every argument and local buffer of a kernel."""
+        f = self._func(kernel or self.top)
+        out = {}
+        names = [ir.StringAttr(a).value for a in ir.ArrayAttr(f.attributes["allo.arg_names"])]
+        for n, a in zip(names, f.regions[0].blocks[0].arguments):
+            if isinstance(a.type, ir.MemRefType) or str(a.type).startswith("memref<"):
+                out[n] = tuple(ir.MemRefType(a.type).shape)
+
+        def cb(op):
+            if op.name == "memref.alloc" and "name" in op.attributes:
+                out[ir.StringAttr(op.attributes["name"]).value] = tuple(ir.MemRefType(op.results[0].type).shape)
+            return ir.WalkResult.ADVANCE
+
+        f.walk(cb)
+        return out
+
+    def partition(self, buffer: str, dim: int = 0, factor: int = 0, kind: str = "complete"):
+        """Array partitioning; ``dim=0`` means every dimension (as in Vitis), dims count from 1."""
+        kernel, _, name = buffer.rpartition(":")
+        kernel = kernel or self.top
+        bufs = self.buffers(kernel)
+        if name not in bufs:
+            raise ScheduleError(f"no buffer named '{name}' in kernel '{kernel}'; buffers: {', '.join(bufs) or '(none)'}")
+        if kind not in PARTITION_KINDS:
+            raise ScheduleError(f"partition kind must be one of {PARTITION_KINDS}, got {kind!r}")
+        rank = len(bufs[name])
+        if not 0 <= dim <= rank:
+            raise ScheduleError(f"partition dim {dim} is out of range for '{name}' of rank {rank} "
+                                f"(use 1..{rank}, or 0 for all dimensions)")
+        if kind != "complete" and factor < 1:
+            raise ScheduleError(f"{kind} partitioning needs a factor >= 1, got {factor}")
+        f = self._func(kernel)
+        with self.context:
+            entry = ir.DictAttr.get({"name": ir.StringAttr.get(name),
+                                     "dim": ir.IntegerAttr.get(ir.IntegerType.get_signless(32), dim),
+                                     "factor": ir.IntegerAttr.get(ir.IntegerType.get_signless(32), factor),
+                                     "kind": ir.StringAttr.get(kind)})
+            old = list(ir.ArrayAttr(f.attributes["hls.partition"])) if "hls.partition" in f.attributes else []
+            f.attributes["hls.partition"] = ir.ArrayAttr.get(old + [entry])
+        self._record("partition", f"{kernel}:{name}", dim=dim, factor=factor, kind=kind)
+        return self
+
+    # ------------------------------------------------------------------ loop transformations
+    def split(self, loop, factor: int) -> tuple[LoopHandle, LoopHandle]:
+        """``for i`` becomes ``for i.outer (step factor)`` around ``for i.inner``; a remainder is
+        handled with a ``min`` upper bound, so any factor is legal."""
+        kernel, op = self._loop(loop)
+        factor = int(factor)
+        if factor < 1:
+            raise ScheduleError(f"split factor must be >= 1, got {factor}")
+        fop = op.opview
+        lbm = ir.AffineMapAttr(op.attributes["lowerBoundMap"]).value
+        ubm = ir.AffineMapAttr(op.attributes["upperBoundMap"]).value
+        step = ir.IntegerAttr(op.attributes["step"]).value
+        if not (_is_const_map(lbm) and _is_const_map(ubm)):
+            raise ScheduleError(f"split needs constant loop bounds; '{_loop_name(op)}' in '{kernel}' has "
+                                f"bounds {lbm} to {ubm}")
+        lb, ub = _const(lbm), _const(ubm)
+        name = _loop_name(op)
+        with self.context, op.location, ir.InsertionPoint(op):
+            outer = affine.AffineForOp(lb, ub, step * factor)
+            with ir.InsertionPoint(outer.body):
+                d0 = ir.AffineDimExpr.get(0)
+                hi = ir.AffineAddExpr.get(d0, ir.AffineConstantExpr.get(step * factor))
+                exprs = [hi] if (ub - lb) % (step * factor) == 0 else [hi, ir.AffineConstantExpr.get(ub)]
+                iv = outer.induction_variable
+                inner = affine.AffineForOp(ir.AffineMap.get(1, 0, [d0]), ir.AffineMap.get(1, 0, exprs), step,
+                                           lower_bound_operands=[iv], upper_bound_operands=[iv])
+                affine.AffineYieldOp([])
+            with ir.InsertionPoint(inner.body):
+                affine.AffineYieldOp([])
+            for kname, a in _attrs(op).items():
+                if kname not in _BOUND_ATTRS:
+                    inner.attributes[kname] = a
+            band = ir.StringAttr(op.attributes["op_name"]) if "op_name" in op.attributes else ir.StringAttr.get(name)
+            outer.attributes["loop_name"] = ir.StringAttr.get(f"{name}.outer")
+            outer.attributes["op_name"] = band
+            inner.attributes["loop_name"] = ir.StringAttr.get(f"{name}.inner")
+            fop.induction_variable.replace_all_uses_with(inner.induction_variable)
+            _move_body(fop.body, inner.body)
+            op.erase()
+        self._record("split", LoopHandle(kernel, name), factor=factor)
+        return LoopHandle(kernel, f"{name}.outer"), LoopHandle(kernel, f"{name}.inner")
+
+    def reorder(self, *loops):
+        """Permute loops of one perfect nest: the given loops take, in the given order, the nest
+        positions they occupy now (outermost first)."""
+        if len(loops) < 2:
+            raise ScheduleError("reorder needs at least two loops")
+        resolved = [self._loop(ref) for ref in loops]
+        kernel = resolved[0][0]
+        if any(k != kernel for k, _ in resolved):
+            raise ScheduleError("reorder: all loops must belong to the same kernel")
+        ops = [op for _, op in resolved]
+        names = [_loop_name(o) for o in ops]
+        # The chain from the outermost to the innermost given loop must be perfectly nested.
+        depth_sorted = sorted(ops, key=_depth)
+        chain = [depth_sorted[0]]
+        while len([o for o in ops if any(o == c for c in chain)]) < len(ops):
+            body_ops = [o for o in chain[-1].opview.body.operations]
+            if len(body_ops) != 2 or body_ops[0].operation.name != "affine.for":
+                raise ScheduleError(f"reorder needs a perfect loop nest, but '{_loop_name(chain[-1])}' in "
+                                    f"'{kernel}' contains more than one loop or other operations")
+            chain.append(body_ops[0].operation)
+        positions = [i for i, c in enumerate(chain) if any(c == o for o in ops)]
+        if len(positions) != len(ops):
+            raise ScheduleError("reorder: the loops do not form one nest (or a loop was given twice)")
+        new_order = list(chain)
+        for pos, op in zip(positions, ops):
+            new_order[pos] = op
+        old_ivs = [c.opview.induction_variable for c in chain]
+        top = chain[0]
+        new_loops, iv_map = [], {}
+        with self.context, top.location:
+            ip = ir.InsertionPoint(top)
+            for c in new_order:
+                fop = c.opview
+                bounds = []
+                for which in ("lowerBound", "upperBound"):
+                    operands = list(getattr(fop, which + "Operands"))
+                    mapped = []
+                    for v in operands:
+                        k = next((i for i, o in enumerate(old_ivs) if o == v), None)
+                        if k is None:
+                            mapped.append(v)
+                        elif k in iv_map:
+                            mapped.append(iv_map[k])
+                        else:
+                            raise ScheduleError(f"reorder would put loop '{_loop_name(c)}' outside loop "
+                                                f"'{_loop_name(chain[k])}', on which its bounds depend")
+                    bounds.append((ir.AffineMapAttr(c.attributes[which + "Map"]).value, mapped))
+                with ip:
+                    lp = affine.AffineForOp(bounds[0][0], bounds[1][0], ir.IntegerAttr(c.attributes["step"]).value,
+                                            lower_bound_operands=bounds[0][1], upper_bound_operands=bounds[1][1])
+                for n, a in _attrs(c).items():
+                    if n not in _BOUND_ATTRS:
+                        lp.attributes[n] = a
+                with ir.InsertionPoint(lp.body):
+                    affine.AffineYieldOp([])
+                ip = ir.InsertionPoint.at_block_begin(lp.body)
+                iv_map[next(i for i, o in enumerate(chain) if o == c)] = lp.induction_variable
+                new_loops.append(lp)
+        for k, old in enumerate(old_ivs):
+            old.replace_all_uses_with(iv_map[k])
+        _move_body(chain[-1].opview.body, new_loops[-1].body)
+        top.erase()
+        self._record("reorder", *[LoopHandle(kernel, n) for n in names])
+        return self
+
+    # ------------------------------------------------------------------ composition
+    def compose(self, sub: "Schedule"):
+        """Replay ``sub``'s primitives on the copies of its kernels inside this module."""
+        mapping = {}
+        for sym, fn in sub.mb.py_functions.items():
+            key = _kernel_key(fn)
+            if key not in self.mb.functions:
+                raise ScheduleError(f"compose: kernel '{sym}' of the composed schedule is not called from "
+                                    f"'{self.top}' (kernels here: {', '.join(self.kernels())})")
+            mapping[sym] = self.mb.functions[key]
+
+        def remap(a):
+            if isinstance(a, LoopHandle):
+                return LoopHandle(mapping[a.kernel], a.name)
+            if isinstance(a, str) and ":" in a:
+                k, _, n = a.partition(":")
+                return f"{mapping[k]}:{n}"
+            if isinstance(a, str) and a in mapping:
+                return mapping[a]
+            return a
+
+        for prim, args, kw in sub.log:
+            getattr(self, prim)(*[remap(a) for a in args], **kw)
+        return self
+
+    # ------------------------------------------------------------------ build
+    def build(self, target: str = "llvm", **options):
+        from .backends import build
+
+        return build(self, target, **options)
+
+
+def customize(kernel: Callable, name: str | None = None) -> Schedule:
+    """Compile ``kernel`` (and every kernel it calls) into a module and return its Schedule."""
+    mb = ModuleBuilder()
+    top = mb.compile_function(kernel, name)
+    mb.module.operation.verify()
+    return Schedule(mb, top)
+
+
+# ---------------------------------------------------------------------- helpers
+def _is_const_map(m: ir.AffineMap) -> bool:
+    if m.n_dims or m.n_symbols or len(m.results) != 1:
+        return False
+    try:
+        ir.AffineConstantExpr(m.results[0])
+        return True
+    except (ValueError, TypeError):
+        return False
+
+
+def _const(m: ir.AffineMap) -> int:
+    return ir.AffineConstantExpr(m.results[0]).value
+
+
+_BOUND_ATTRS = ("lowerBoundMap", "upperBoundMap", "step", "operandSegmentSizes")
+
+
+def _attrs(op) -> dict:
+    out = {}
+    for na in op.attributes:
+        name = na.name if hasattr(na, "name") else na
+        out[name] = op.attributes[name]
+    return out
+
+
+def _depth(op) -> int:
+    d, p = 0, op.parent
+    while p is not None and p.name != "func.func":
+        d += 1
+        p = p.parent
+    return d
+
+
+def _move_body(src_block, dst_block):
+    """Move every op but the terminator of ``src_block`` in front of ``dst_block``'s terminator."""
+    term = list(dst_block.operations)[-1]
+    for o in list(src_block.operations)[:-1]:
+        o.operation.move_before(term)
