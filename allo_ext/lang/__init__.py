@@ -12,7 +12,7 @@ Kernels are plain Python functions with typed arguments, compiled from their AST
 
 Supported inside a kernel: typed array arguments and results, local buffers with an initial
 value, ``grid``/``range`` loops (``affine.for``), scalar temporaries, ``+ - * / // %``,
-comparisons, ``max``/``min``, ``if``/``else`` and conditional expressions, the math functions
+comparisons, ``max``/``min``/``abs``/``round`` (half to even), ``if``/``else`` and conditional expressions, the math functions
 below, casts written ``float32(x)``, calls to other kernels, and compile-time helper calls that
 work on index tuples (``for i in grid(*shape)`` binds ``i`` to a tuple of indices).
 """
@@ -47,10 +47,12 @@ log = _builtin("log", _np.log)
 sqrt = _builtin("sqrt", _np.sqrt)
 tanh = _builtin("tanh", _np.tanh)
 erf = _builtin("erf", _np.vectorize(_m.erf))
+floor = _builtin("floor", _np.floor)
+ceil = _builtin("ceil", _np.ceil)
 
 __all__ = [
     "AlloError", "CallError", "KernelSyntaxError", "KernelTypeError", "ScheduleError", "ToolNotFoundError",
     "ArrayType", "DType", "Fixed", "Float", "Index", "Int", "UFixed", "bool_", "float32", "float64", "index",
     "int1", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-    "grid", "exp", "log", "sqrt", "tanh", "erf",
+    "grid", "exp", "log", "sqrt", "tanh", "erf", "floor", "ceil",
 ]

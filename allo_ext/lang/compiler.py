@@ -27,23 +27,27 @@ from .index_expr import Idx, affine_access
 from .types import ArrayType, DType, Float, Int, index as index_t
 from .values import TV, Buffer, Literal, ScalarVar
 
-_MATH_UNARY = {"exp": math.exp, "log": math.log, "sqrt": math.sqrt, "tanh": math.tanh, "erf": math.erf}
+_MATH_UNARY = {"exp": math.exp, "log": math.log, "sqrt": math.sqrt, "tanh": math.tanh, "erf": math.erf,
+               "floor": math.floor, "ceil": math.ceil, "round": math.roundeven}
 
 
 def kernel_signature(fn: Callable) -> tuple[list[str], list[Any], list[Any]]:
     """(arg names, arg types, result types) read from the function's annotations."""
     sig = inspect.signature(fn)
+    ns = _namespace(fn)
     names, types = [], []
     for p in sig.parameters.values():
-        t = p.annotation
+        t = _resolve_annotation(p.annotation, ns)
         if not isinstance(t, (ArrayType, DType)):
+            hint = (" (the annotation is a string that names something outside the kernel's closure: do not use "
+                    "'from __future__ import annotations' in a module that defines kernels)") if isinstance(t, str) else ""
             raise KernelSyntaxError(
-                f"argument '{p.name}' needs a type annotation such as float32[4, 8] or int32, got {t!r}",
+                f"argument '{p.name}' needs a type annotation such as float32[4, 8] or int32, got {t!r}{hint}",
                 file=inspect.getsourcefile(fn), line=fn.__code__.co_firstlineno, kernel=fn.__name__,
             )
         names.append(p.name)
         types.append(t)
-    ret = sig.return_annotation
+    ret = _resolve_annotation(sig.return_annotation, ns)
     if ret is inspect.Signature.empty or ret is None:
         results = []
     elif isinstance(ret, tuple):
@@ -53,6 +57,28 @@ def kernel_signature(fn: Callable) -> tuple[list[str], list[Any], list[Any]]:
     return names, types, results
 
 
+def _namespace(fn: Callable) -> dict:
+    ns = dict(fn.__globals__)
+    if fn.__closure__:
+        for n, c in zip(fn.__code__.co_freevars, fn.__closure__):
+            try:
+                ns[n] = c.cell_contents
+            except ValueError:  # cell not yet filled
+                pass
+    return ns
+
+
+def _resolve_annotation(a, ns: dict):
+    """Annotations may be strings (``from __future__ import annotations``): evaluate them where the
+    kernel was defined, closure included, which ``inspect.signature(eval_str=True)`` does not do."""
+    if isinstance(a, str):
+        try:
+            return eval(a, ns)  # noqa: S307
+        except Exception:
+            return a
+    return a
+
+
 def is_kernel(obj) -> bool:
     if not inspect.isfunction(obj):
         return False
@@ -60,8 +86,9 @@ def is_kernel(obj) -> bool:
         ann = inspect.get_annotations(obj)
     except Exception:
         return False
+    ns = _namespace(obj)
     params = inspect.signature(obj).parameters
-    return bool(params) and all(isinstance(ann.get(p), (ArrayType, DType)) for p in params)
+    return bool(params) and all(isinstance(_resolve_annotation(ann.get(p), ns), (ArrayType, DType)) for p in params)
 
 
 class FunctionCompiler(ast.NodeVisitor):
@@ -77,9 +104,7 @@ class FunctionCompiler(ast.NodeVisitor):
         self.fdef = tree.body[0]
         if not isinstance(self.fdef, ast.FunctionDef):
             raise KernelSyntaxError("kernels must be plain 'def' functions", file=self.file, line=self.first_line)
-        self.globals = dict(fn.__globals__)
-        if fn.__closure__:
-            self.globals.update({n: c.cell_contents for n, c in zip(fn.__code__.co_freevars, fn.__closure__)})
+        self.globals = _namespace(fn)
         self.scopes: list[dict] = [{}]
         self.loop_names: set[str] = set()
         self.buffer_names: set[str] = set()
@@ -639,6 +664,10 @@ class FunctionCompiler(ast.NodeVisitor):
             return self.minmax(node, callee is builtins.max, [self.eval(a) for a in node.args])
         if callee is builtins.abs:
             return self.unary_math(node, "abs", self.eval(node.args[0]))
+        if callee is builtins.round:  # Python rounds half to even, and so does math.roundeven
+            if len(node.args) != 1:
+                raise self.err(node, "round() takes exactly one argument inside kernels")
+            return self.unary_math(node, "round", self.eval(node.args[0]))
         if callee is builtins.float:
             v = self.try_const(node)
             if v is not None:
@@ -690,7 +719,8 @@ class FunctionCompiler(ast.NodeVisitor):
     def unary_math(self, node, name, v):
         if isinstance(v, Literal):
             f = {"exp": pymath.exp, "log": pymath.log, "sqrt": pymath.sqrt, "tanh": pymath.tanh,
-                 "erf": pymath.erf, "abs": builtins.abs}[name]
+                 "erf": pymath.erf, "abs": builtins.abs, "floor": pymath.floor, "ceil": pymath.ceil,
+                 "round": builtins.round}[name]
             return Literal(f(v.value))
         if isinstance(v, Idx):
             raise self.err(node, f"{name}() of an index: cast it first, e.g. {name}(float32(i))", KernelTypeError)
