@@ -19,7 +19,6 @@ from torch_mlir.dialects import linalg
 from torch_mlir.execution_engine import ExecutionEngine
 from torch_mlir.runtime import get_ranked_memref_descriptor
 
-from ..lang.compiler import kernel_signature
 from ..lang.errors import AlloError, CallError
 from ..lang.types import ArrayType
 
@@ -115,8 +114,7 @@ class CPUModule:
     def __init__(self, schedule, opt_level: int = 2):
         t0 = time.perf_counter()
         self.name = schedule.top
-        fn = schedule.mb.py_functions[schedule.top]
-        self.arg_names, self.arg_types, self.res_types = kernel_signature(fn)
+        self.arg_names, self.arg_types, self.res_types = schedule.mb.signatures[schedule.top]
         with schedule.context:
             module = ir.Module.parse(str(schedule.module))
             _apply_unroll(module)

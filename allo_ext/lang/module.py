@@ -31,6 +31,9 @@ class ModuleBuilder:
             self.module = ir.Module.create()
         self.functions: dict = {}  # kernel key -> symbol name
         self.py_functions: dict = {}  # symbol name -> python function
+        # symbol name -> (arg names, arg types, result types) in the language's types; the frontend
+        # registers its generated top function here too, since that one has no Python source.
+        self.signatures: dict = {}
         self._globals: dict = {}
 
     def compile_function(self, fn: Callable, name: str | None = None) -> str:
@@ -42,6 +45,9 @@ class ModuleBuilder:
         sym = self._unique(name or fn.__name__)
         self.functions[key] = sym
         self.py_functions[sym] = fn
+        from .compiler import kernel_signature
+
+        self.signatures[sym] = kernel_signature(fn)
         with self.context, ir.Location.unknown():
             FunctionCompiler(self, fn, sym).compile()
         return sym
@@ -66,7 +72,7 @@ class ModuleBuilder:
         """A numpy array as a ``memref.global`` constant, read with ``memref.get_global``."""
         from .values import Buffer
 
-        arr = np.ascontiguousarray(array)
+        arr = np.array(array, order="C", copy=True)  # not ascontiguousarray: it turns 0-d into 1-d
         t = from_numpy(arr.dtype)[tuple(arr.shape)]
         digest = hashlib.sha1(arr.tobytes() + str(arr.shape).encode() + str(arr.dtype).encode()).hexdigest()[:12]
         if digest not in self._globals:

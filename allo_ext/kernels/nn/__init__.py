@@ -6,6 +6,7 @@ Each submodule holds kernels next to their schedules; all are registered in
 from .activation import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .bitlinear import *  # noqa: F401,F403
+from .broadcast import *  # noqa: F401,F403
 from .elementwise import *  # noqa: F401,F403
 from .linear import *  # noqa: F401,F403
 from .norm import *  # noqa: F401,F403

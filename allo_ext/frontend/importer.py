@@ -1,0 +1,202 @@
+"""torch.export graph -> one MLIR module: a top function that calls library kernels.
+
+Each ``call_function`` node is looked up in the lowering table (``register_lowering``) by its
+full name (``aten.linear.default``) and then its packet name (``aten.linear``). A lowering gets a
+``LoweringContext`` and the node's arguments with every tensor already replaced by a ``Buffer``
+(activations) or a numpy array (parameters, buffers, constants), and returns a Buffer (or a tuple
+for multi-output ops). Parameters are folded to ``memref.global`` constants only when a kernel
+consumes them, so anything the model computes from its weights at run time stays exact.
+"""
+from __future__ import annotations
+
+import operator
+from typing import Callable
+
+import numpy as np
+import torch
+from torch_mlir import ir
+from torch_mlir.dialects import func
+
+from ..lang.errors import AlloError
+from ..lang.module import ModuleBuilder
+from ..lang.types import ArrayType, float32, from_numpy
+from ..lang.values import Buffer
+from .errors import UnsupportedOpError
+
+LOWERINGS: dict[str, Callable] = {}
+
+# Host-side checks torch.export leaves in the graph; they compute nothing the hardware needs.
+IGNORED = {
+    "aten._assert_tensor_metadata.default", "aten._assert_scalar.default", "aten.sym_constrain_range_for_size.default",
+    "aten._assert_async.msg",
+}
+
+
+def register_lowering(*targets: str):
+    """Register ``fn(ctx, node, *args, **kwargs) -> Buffer`` as the lowering of torch ops ``targets``
+    (e.g. ``"aten.gelu.default"`` or the whole packet ``"aten.gelu"``)."""
+
+    def deco(fn):
+        for t in targets:
+            LOWERINGS[t] = fn
+        return fn
+
+    return deco
+
+
+def op_name(target) -> str:
+    if isinstance(target, torch._ops.OpOverload):
+        return f"{target.namespace}.{target._opname}.{target._overloadname}"
+    if target is operator.getitem:
+        return "getitem"
+    return getattr(target, "__name__", str(target))
+
+
+def find_lowering(target) -> Callable | None:
+    name = op_name(target)
+    if name in LOWERINGS:
+        return LOWERINGS[name]
+    packet = name.rsplit(".", 1)[0]
+    return LOWERINGS.get(packet)
+
+
+class LoweringContext:
+    """What a lowering may use: kernel calls, constants, shapes of the node being lowered."""
+
+    def __init__(self, mb: ModuleBuilder, dtype=float32):
+        self.mb = mb
+        self.dtype = dtype
+        self.node = None
+        self.kernels_used: list[str] = []
+
+    def buffer(self, x, name: str = "w") -> Buffer:
+        if isinstance(x, Buffer):
+            return x
+        arr = np.asarray(x)
+        if arr.dtype == np.float64:
+            arr = arr.astype(np.float32)
+        return self.mb.constant_buffer(arr, node_name=name)
+
+    def call(self, kernel_fn, *args) -> Buffer | tuple:
+        """Call a library kernel instance on Buffers or numpy constants."""
+        from ..lang.compiler import kernel_signature
+
+        names, arg_types, res_types = kernel_signature(kernel_fn)
+        if len(args) != len(arg_types):
+            raise AlloError(f"lowering of {op_name(self.node.target) if self.node else '?'} passes {len(args)} "
+                            f"arguments to kernel '{kernel_fn.__name__}', which takes {len(arg_types)}")
+        operands = []
+        for n, t, a in zip(names, arg_types, args):
+            b = self.buffer(a, name=n)
+            if b.type != t:
+                raise AlloError(f"lowering of {self.where()}: argument '{n}' of kernel '{kernel_fn.__name__}' "
+                                f"expects {t}, got {b.type}")
+            operands.append(b.value)
+        sym = self.mb.compile_function(kernel_fn)
+        self.kernels_used.append(sym)
+        call = func.CallOp([t.mlir() for t in res_types], ir.FlatSymbolRefAttr.get(sym), operands)
+        outs = [Buffer(r, t, f"{sym}_out") for r, t in zip(call.results, res_types)]
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+    def where(self) -> str:
+        return op_name(self.node.target) if self.node is not None else "?"
+
+    @property
+    def out_shape(self) -> tuple:
+        val = self.node.meta.get("val")
+        return tuple(int(d) for d in val.shape)
+
+
+def _shape(x) -> tuple:
+    return tuple(x.type.shape) if isinstance(x, Buffer) else tuple(np.shape(x))
+
+
+class GraphImporter:
+    """Walks one exported program and emits the top function into ``mb``."""
+
+    def __init__(self, ep: torch.export.ExportedProgram, top_name: str = "forward"):
+        self.ep = ep
+        self.mb = ModuleBuilder()
+        self.ctx = LoweringContext(self.mb)
+        self.top_name = top_name
+
+    def _constants(self) -> dict:
+        sig = self.ep.graph_signature
+        state = {**self.ep.state_dict, **getattr(self.ep, "constants", {})}
+        out = {}
+        for spec in sig.input_specs:
+            if spec.target is not None and spec.target in state:
+                out[spec.arg.name] = state[spec.target].detach().cpu().numpy()
+        return out
+
+    def run(self):
+        graph = self.ep.graph
+        consts = self._constants()
+        user_inputs = [n for n in graph.nodes if n.op == "placeholder" and n.name not in consts]
+        in_types = []
+        for n in user_inputs:
+            val = n.meta["val"]
+            in_types.append(from_numpy(torch.empty(0, dtype=val.dtype).numpy().dtype)[tuple(int(d) for d in val.shape)])
+        out_node = next(n for n in graph.nodes if n.op == "output")
+        outs = out_node.args[0]
+        outs = list(outs) if isinstance(outs, (tuple, list)) else [outs]
+        res_types = []
+        for o in outs:
+            val = o.meta["val"]
+            res_types.append(from_numpy(torch.empty(0, dtype=val.dtype).numpy().dtype)[tuple(int(d) for d in val.shape)])
+        with self.mb.context, ir.Location.unknown():
+            ftype = ir.FunctionType.get([t.mlir() for t in in_types], [t.mlir() for t in res_types])
+            with ir.InsertionPoint(self.mb.module.body):
+                f = func.FuncOp(self.top_name, ftype)
+                f.attributes["allo.arg_names"] = ir.ArrayAttr.get([ir.StringAttr.get(n.name) for n in user_inputs])
+                f.attributes["allo.top"] = ir.UnitAttr.get()
+                entry = f.add_entry_block()
+            env: dict = dict(consts)
+            for n, t, a in zip(user_inputs, in_types, entry.arguments):
+                env[n.name] = Buffer(a, t, n.name)
+            with ir.InsertionPoint(entry):
+                for node in graph.nodes:
+                    if node.op != "call_function":
+                        continue
+                    env[node.name] = self.lower_node(node, env)
+                results = []
+                for o, t in zip(outs, res_types):
+                    v = env[o.name] if hasattr(o, "name") else o
+                    b = self.ctx.buffer(v, "out")
+                    if b.type != t:
+                        raise AlloError(f"graph output {o} has type {b.type}, expected {t}")
+                    results.append(b.value)
+                if any(isinstance(env[o.name], np.ndarray) for o in outs if hasattr(o, "name")):
+                    pass  # a constant output is returned from its global; still written, never left unset
+                func.ReturnOp(results)
+        self.mb.signatures[self.top_name] = ([n.name for n in user_inputs], in_types, res_types)
+        self.mb.module.operation.verify()
+        return self.mb, self.top_name
+
+    def lower_node(self, node, env):
+        name = op_name(node.target)
+        if name in IGNORED:
+            return None
+        lowering = find_lowering(node.target)
+        if lowering is None:
+            raise UnsupportedOpError(name, node)
+
+        def conv(a):
+            if isinstance(a, torch.fx.Node):
+                if a.name not in env:
+                    raise AlloError(f"node {a.name} used before it was computed")
+                return env[a.name]
+            if isinstance(a, (list, tuple)):
+                return type(a)(conv(x) for x in a)
+            return a
+
+        args = [conv(a) for a in node.args]
+        kwargs = {k: conv(v) for k, v in node.kwargs.items()}
+        self.ctx.node = node
+        with ir.Location.name(node.name):
+            try:
+                return lowering(self.ctx, node, *args, **kwargs)
+            except (UnsupportedOpError, AlloError):
+                raise
+            except NotImplementedError as e:
+                raise UnsupportedOpError(name, node, str(e)) from e

@@ -1,0 +1,342 @@
+"""Lowerings from the default (high-level) ATen that ``torch.export`` gives to library kernels.
+
+Arguments arrive with tensors replaced by ``Buffer`` (computed at run time) or numpy arrays
+(parameters and constants). Pure layout ops (contiguous, clone, eval dropout, alias) pass the
+buffer through; view-like ops become the ``reshape``/``transpose`` copy kernels.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..kernels import nn as K
+from ..lang.values import Buffer
+from .importer import register_lowering
+
+
+def _shape(x) -> tuple:
+    return tuple(x.type.shape) if isinstance(x, Buffer) else tuple(np.shape(x))
+
+
+def _norm_dim(d: int, rank: int) -> int:
+    if not -rank <= d < max(rank, 1):
+        raise NotImplementedError(f"dim {d} out of range for rank {rank}")
+    return d % rank if rank else 0
+
+
+def _const_fold(x):
+    """True when every input is a constant: then the op is evaluated in numpy at compile time."""
+    return not isinstance(x, Buffer)
+
+
+def reshape(ctx, x, shape):
+    shape = tuple(int(d) for d in shape)
+    if _shape(x) == shape:
+        return x
+    if _const_fold(x):
+        return np.reshape(x, shape)
+    return ctx.call(K.reshape(ctx.dtype, _shape(x), shape), x)
+
+
+# ---------------------------------------------------------------------------- identity
+@register_lowering("aten.contiguous", "aten.clone", "aten.alias", "aten.detach", "aten.lift_fresh_copy",
+                   "aten._to_copy")
+def _identity(ctx, node, x, *args, **kwargs):
+    return x
+
+
+@register_lowering("aten.dropout")
+def _dropout(ctx, node, x, p=0.5, train=False):
+    if train:
+        raise NotImplementedError("dropout in training mode; compile the model in eval mode")
+    return x
+
+
+@register_lowering("getitem")
+def _getitem(ctx, node, x, i):
+    return x[i]
+
+
+# ---------------------------------------------------------------------------- layout
+@register_lowering("aten.view", "aten.reshape", "aten._unsafe_view", "aten.view_copy", "aten.unflatten",
+                   "aten.flatten", "aten.squeeze", "aten.unsqueeze")
+def _reshape(ctx, node, x, *args, **kwargs):
+    return reshape(ctx, x, ctx.out_shape)
+
+
+@register_lowering("aten.transpose.int")
+def _transpose(ctx, node, x, d0, d1):
+    rank = len(_shape(x))
+    d0, d1 = _norm_dim(d0, rank), _norm_dim(d1, rank)
+    perm = list(range(rank))
+    perm[d0], perm[d1] = perm[d1], perm[d0]
+    return _permute(ctx, node, x, perm)
+
+
+@register_lowering("aten.permute", "aten.t")
+def _permute(ctx, node, x, perm=None):
+    rank = len(_shape(x))
+    perm = tuple(_norm_dim(p, rank) for p in (perm if perm is not None else reversed(range(rank))))
+    if perm == tuple(range(rank)):
+        return x
+    if _const_fold(x):
+        return np.ascontiguousarray(np.transpose(x, perm))
+    # A permutation that only moves size-1 dims keeps the memory order: a reshape suffices.
+    moved = [d for d in perm if _shape(x)[d] != 1]
+    if moved == sorted(moved):
+        return reshape(ctx, x, tuple(_shape(x)[p] for p in perm))
+    return ctx.call(K.transpose(ctx.dtype, _shape(x), perm), x)
+
+
+@register_lowering("aten.expand")
+def _expand(ctx, node, x, size, *args, **kwargs):
+    out = ctx.out_shape
+    if _shape(x) == out:
+        return x
+    if _const_fold(x):
+        src = np.asarray(x)
+        if src.ndim == 3 and src.shape[:2] == (1, 1) and out[1:] == (1, src.shape[2]):
+            return ctx.call(K.repeat_cls(ctx.dtype, out[0], src.shape[2]), src)
+    return ctx.call(K.broadcast_to(ctx.dtype, _shape(x), out), x)
+
+
+@register_lowering("aten.cat")
+def _cat(ctx, node, tensors, dim=0):
+    tensors = [t for t in tensors if np.prod(_shape(t)) != 0]
+    acc = tensors[0]
+    rank = len(_shape(acc))
+    dim = _norm_dim(dim, rank)
+    for t in tensors[1:]:
+        acc = ctx.call(K.concat(ctx.dtype, _shape(acc), _shape(t), dim), acc, t)
+    return acc
+
+
+@register_lowering("aten.select.int")
+def _select(ctx, node, x, dim, index):
+    if _const_fold(x):
+        return np.take(x, index, axis=dim)
+    return ctx.call(K.select(ctx.dtype, _shape(x), dim, index), x)
+
+
+@register_lowering("aten.slice.Tensor")
+def _slice(ctx, node, x, dim=0, start=None, end=None, step=1):
+    shape = _shape(x)
+    dim = _norm_dim(dim, len(shape))
+    s = slice(start, end, step).indices(shape[dim])
+    if s == (0, shape[dim], 1):
+        return x
+    if _const_fold(x):
+        idx = [slice(None)] * len(shape)
+        idx[dim] = slice(*s)
+        return np.ascontiguousarray(np.asarray(x)[tuple(idx)])
+    return ctx.call(K.slice(ctx.dtype, shape, dim, s[0], s[1], s[2]), x)
+
+
+# ---------------------------------------------------------------------------- linear algebra
+@register_lowering("aten.linear")
+def _linear(ctx, node, x, w, b=None):
+    shape = _shape(x)
+    n, k = _shape(w)
+    lead = shape[:-1]
+    args = (x, w) if b is None else (x, w, b)
+    if len(shape) == 2:
+        return ctx.call(K.linear2d(ctx.dtype, shape[0], k, n, bias=b is not None), *args)
+    if len(shape) == 3:
+        return ctx.call(K.linear3d(ctx.dtype, shape[0], shape[1], k, n, bias=b is not None), *args)
+    m = int(np.prod(lead))
+    x2 = reshape(ctx, x, (m, k))
+    y = ctx.call(K.linear2d(ctx.dtype, m, k, n, bias=b is not None), x2, *args[1:])
+    return reshape(ctx, y, lead + (n,))
+
+
+@register_lowering("aten.addmm")
+def _addmm(ctx, node, bias, a, b, beta=1, alpha=1):
+    if beta != 1 or alpha != 1:
+        raise NotImplementedError("addmm with beta/alpha != 1")
+    m, k = _shape(a)
+    n = _shape(b)[1]
+    if _const_fold(b):
+        return ctx.call(K.linear2d(ctx.dtype, m, k, n, bias=True), a, np.ascontiguousarray(np.asarray(b).T), bias)
+    return _add(ctx, node, ctx.call(K.matmul(ctx.dtype, m, k, n), a, b), bias)
+
+
+@register_lowering("aten.mm")
+def _mm(ctx, node, a, b):
+    m, k = _shape(a)
+    return ctx.call(K.matmul(ctx.dtype, m, k, _shape(b)[1]), a, b)
+
+
+@register_lowering("aten.bmm")
+def _bmm(ctx, node, a, b):
+    bsz, m, k = _shape(a)
+    return ctx.call(K.bmm(ctx.dtype, bsz, m, k, _shape(b)[2]), a, b)
+
+
+@register_lowering("aten.matmul")
+def _matmul(ctx, node, a, b):
+    sa, sb = _shape(a), _shape(b)
+    if len(sa) == 2 and len(sb) == 2:
+        return _mm(ctx, node, a, b)
+    if len(sa) >= 3 and len(sb) == 2 and _const_fold(b):  # activations @ weight
+        return _linear(ctx, node, a, np.ascontiguousarray(np.asarray(b).T))
+    if len(sa) == len(sb) >= 3 and sa[:-2] == sb[:-2]:
+        lead = sa[:-2]
+        nb = int(np.prod(lead))
+        a3 = reshape(ctx, a, (nb,) + sa[-2:])
+        b3 = reshape(ctx, b, (nb,) + sb[-2:])
+        y = ctx.call(K.bmm(ctx.dtype, nb, sa[-2], sa[-1], sb[-1]), a3, b3)
+        return reshape(ctx, y, lead + (sa[-2], sb[-1]))
+    raise NotImplementedError(f"matmul of shapes {sa} and {sb} (broadcasting matmul)")
+
+
+# ---------------------------------------------------------------------------- elementwise
+def _binary(kernel, ctx, node, a, b):
+    if not isinstance(a, Buffer) and not isinstance(b, Buffer):
+        return {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide}[kernel.__name__](a, b)
+    a = np.asarray(a, dtype=np.float32) if not isinstance(a, Buffer) else a
+    b = np.asarray(b, dtype=np.float32) if not isinstance(b, Buffer) else b
+    return ctx.call(kernel(ctx.dtype, _shape(a), _shape(b)), a, b)
+
+
+@register_lowering("aten.add.Tensor", "aten.add.Scalar")
+def _add(ctx, node, a, b, alpha=1):
+    if alpha != 1:
+        b = _mul(ctx, node, b, alpha)
+    return _binary(K.add, ctx, node, a, b)
+
+
+@register_lowering("aten.sub.Tensor", "aten.sub.Scalar", "aten.rsub.Scalar")
+def _sub(ctx, node, a, b, alpha=1):
+    if alpha != 1:
+        b = _mul(ctx, node, b, alpha)
+    if "rsub" in str(node.target):
+        a, b = b, a
+    return _binary(K.sub, ctx, node, a, b)
+
+
+@register_lowering("aten.mul.Tensor", "aten.mul.Scalar")
+def _mul(ctx, node, a, b):
+    return _binary(K.mul, ctx, node, a, b)
+
+
+@register_lowering("aten.div.Tensor", "aten.div.Scalar")
+def _div(ctx, node, a, b):
+    return _binary(K.div, ctx, node, a, b)
+
+
+@register_lowering("aten.relu")
+def _relu(ctx, node, x):
+    return ctx.call(K.relu(ctx.dtype, _shape(x)), x)
+
+
+@register_lowering("aten.silu")
+def _silu(ctx, node, x):
+    return ctx.call(K.silu(ctx.dtype, _shape(x)), x)
+
+
+@register_lowering("aten.gelu")
+def _gelu(ctx, node, x, approximate="none"):
+    return ctx.call(K.gelu(ctx.dtype, _shape(x), approximate=approximate), x)
+
+
+# ---------------------------------------------------------------------------- normalisation, softmax
+@register_lowering("aten.batch_norm", "aten._native_batch_norm_legit_no_training")
+def _batch_norm(ctx, node, x, w, b, mean, var, *rest):
+    if "legit" in str(node.target):
+        momentum, eps = rest[0], rest[1]
+    else:
+        training, momentum, eps = rest[0], rest[1], rest[2]
+        if training:
+            raise NotImplementedError("batch_norm in training mode; compile the model in eval mode")
+    shape = _shape(x)
+    c = shape[1]
+    w = np.ones(c, np.float32) if w is None else w
+    b = np.zeros(c, np.float32) if b is None else b
+    if len(shape) == 2:
+        y = ctx.call(K.batchnorm1d_2d(ctx.dtype, shape[0], c, eps=eps), x, w, b, mean, var)
+    elif len(shape) == 3:
+        y = ctx.call(K.batchnorm1d_3d(ctx.dtype, shape[0], c, shape[2], eps=eps), x, w, b, mean, var)
+    else:
+        raise NotImplementedError(f"batch_norm on a rank-{len(shape)} tensor (only BatchNorm1d layouts)")
+    return (y, None, None) if "legit" in str(node.target) else y
+
+
+@register_lowering("aten.layer_norm")
+def _layer_norm(ctx, node, x, normalized_shape, w=None, b=None, eps=1e-5, *rest):
+    if len(normalized_shape) != 1:
+        raise NotImplementedError("layer_norm over more than the last dim")
+    c = normalized_shape[0]
+    w = np.ones(c, np.float32) if w is None else w
+    b = np.zeros(c, np.float32) if b is None else b
+    return ctx.call(K.layernorm(ctx.dtype, _shape(x), eps=eps), x, w, b)
+
+
+@register_lowering("aten.softmax.int", "aten._softmax")
+def _softmax(ctx, node, x, dim, *rest):
+    shape = _shape(x)
+    dim = _norm_dim(dim, len(shape))
+    if dim != len(shape) - 1:
+        perm = list(range(len(shape)))
+        perm[dim], perm[-1] = perm[-1], perm[dim]
+        xt = _permute(ctx, node, x, perm)
+        return _permute(ctx, node, ctx.call(K.softmax(ctx.dtype, _shape(xt)), xt), perm)
+    return ctx.call(K.softmax(ctx.dtype, shape), x)
+
+
+@register_lowering("aten.log_softmax.int", "aten._log_softmax")
+def _log_softmax(ctx, node, x, dim, *rest):
+    return ctx.call(K.log_softmax(ctx.dtype, _shape(x), dim), x)
+
+
+@register_lowering("aten.mean.dim")
+def _mean(ctx, node, x, dims, keepdim=False, *rest):
+    dims = [dims] if isinstance(dims, int) else list(dims)
+    rank = len(_shape(x))
+    y = x
+    for d in sorted((_norm_dim(d, rank) for d in dims), reverse=True):
+        y = ctx.call(K.mean_pool(ctx.dtype, _shape(y), d), y)
+    return reshape(ctx, y, ctx.out_shape) if keepdim else y
+
+
+@register_lowering("aten.sum.dim_IntList")
+def _sum(ctx, node, x, dims, keepdim=False, *rest):
+    dims = [dims] if isinstance(dims, int) else list(dims)
+    rank = len(_shape(x))
+    y = x
+    for d in sorted((_norm_dim(d, rank) for d in dims), reverse=True):
+        y = ctx.call(K.reduce_sum(ctx.dtype, _shape(y), d), y)
+    return reshape(ctx, y, ctx.out_shape) if keepdim else y
+
+
+# ---------------------------------------------------------------------------- attention
+@register_lowering("aten.scaled_dot_product_attention")
+def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
+    if attn_mask is not None or is_causal or dropout_p:
+        raise NotImplementedError("scaled_dot_product_attention with a mask, causal masking or dropout")
+    sq, sk = _shape(q), _shape(k)
+    lead, lq, d = sq[:-2], sq[-2], sq[-1]
+    lk = sk[-2]
+    nb = int(np.prod(lead))
+    q3, k3, v3 = (reshape(ctx, t, (nb,) + _shape(t)[-2:]) for t in (q, k, v))
+    kt = ctx.call(K.transpose(ctx.dtype, (nb, lk, d), (0, 2, 1)), k3)
+    s = ctx.call(K.bmm(ctx.dtype, nb, lq, d, lk), q3, kt)
+    scale = 1.0 / math.sqrt(d) if scale is None else scale
+    s = ctx.call(K.mul(ctx.dtype, (nb, lq, lk), ()), s, np.array(scale, dtype=np.float32))
+    p = ctx.call(K.softmax(ctx.dtype, (nb, lq, lk)), s)
+    o = ctx.call(K.bmm(ctx.dtype, nb, lq, lk, _shape(v)[-1]), p, v3)
+    return reshape(ctx, o, lead + (lq, _shape(v)[-1]))
+
+
+# ---------------------------------------------------------------------------- library layers
+@register_lowering("allo_ext.bitlinear.default")
+def _bitlinear(ctx, node, x, signs, beta, bias=None):
+    shape = _shape(x)
+    n, k = _shape(signs)
+    m = int(np.prod(shape[:-1]))
+    x2 = reshape(ctx, x, (m, k))
+    args = (x2, np.asarray(signs, dtype=np.int8), np.asarray(beta, dtype=np.float32).reshape(1))
+    if bias is not None:
+        args += (bias,)
+    y = ctx.call(K.bitlinear(ctx.dtype, m, k, n, bias=bias is not None), *args)
+    return reshape(ctx, y, shape[:-1] + (n,))
