@@ -1,12 +1,25 @@
-"""Elementwise activations. Kernels use Allo's syntax; rank-generic ones loop with ``grid(*shape)``.
+"""Activations: elementwise ones (relu, silu, gelu) and the row-wise softmax/log_softmax.
+
+Kernels use Allo's syntax; rank-generic ones loop with ``grid(*shape)``. softmax and log_softmax
+subtract the row maximum before ``exp``, so every exponential is at most 1: float32 ``exp``
+overflows above about 88.7, where a naive ``log(sum(exp(x)))`` would give inf.
 
 No ``from __future__ import annotations`` here: kernel annotations must be evaluated eagerly.
 """
 
-from ...lang import grid
-from ..registry import kernel, schedule_of
+import math
 
-__all__ = ["relu2d", "relu3d", "relu"]
+from ...lang import erf, exp, grid, log, tanh
+from ..registry import kernel, schedule_of
+from .elementwise import MAX_UNROLL, KernelArgumentError, check_shape, innermost, normalize_dim, trip_count
+
+__all__ = ["relu2d", "relu3d", "relu", "silu", "gelu", "softmax", "log_softmax"]
+
+NEG_INF = float("-inf")
+INV_SQRT2 = 1.0 / math.sqrt(2.0)
+# torch-mlir's tanh-GELU uses 0.797724 here; the exact constant is what torch itself uses.
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+GELU_APPROXIMATIONS = ("none", "tanh")
 
 
 @kernel()
@@ -59,3 +72,127 @@ def _schedule_relu(s, fn, profile):
     loops = sorted(n for n in s.get_loops(fn) if n.startswith("relu"))
     if loops:
         s.pipeline(f"{fn}:{loops[-1]}")
+
+
+@kernel()
+def silu(T, shape):
+    shape = check_shape("silu", shape)
+
+    def silu(X: T[shape]) -> T[shape]:
+        Z: T[shape]
+        for i in grid(*shape, name="silu"):
+            Z[i] = X[i] / (1.0 + exp(-X[i]))
+        return Z
+
+    return silu
+
+
+@kernel()
+def gelu(T, shape, approximate="none"):
+    shape = check_shape("gelu", shape)
+    if approximate not in GELU_APPROXIMATIONS:
+        raise KernelArgumentError(f"gelu: approximate must be one of {GELU_APPROXIMATIONS} (as in "
+                                  f"torch.nn.GELU), got {approximate!r}")
+    if approximate == "none":
+        def gelu(X: T[shape]) -> T[shape]:
+            Z: T[shape]
+            for i in grid(*shape, name="gelu"):
+                Z[i] = 0.5 * X[i] * (1.0 + erf(X[i] * INV_SQRT2))
+            return Z
+    else:
+        def gelu(X: T[shape]) -> T[shape]:
+            Z: T[shape]
+            for i in grid(*shape, name="gelu"):
+                x: T = X[i]
+                Z[i] = 0.5 * x * (1.0 + tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
+            return Z
+    return gelu
+
+
+def _insert(o, d, c):
+    """Compile-time helper: the index tuple ``o`` with ``c`` inserted at position ``d``."""
+    return tuple(o[:d]) + (c,) + tuple(o[d:])
+
+
+@kernel()
+def softmax(T, shape):
+    shape = check_shape("softmax", shape, min_rank=1)
+    outer, C = shape[:-1], shape[-1]
+
+    def softmax(X: T[shape]) -> T[shape]:
+        Z: T[shape]
+        for o in grid(*outer, name="row"):
+            m: T = NEG_INF
+            for c in range(C, name="max"):
+                m = max(m, X[o, c])
+            total: T = 0.0
+            for c in range(C, name="sum"):
+                e: T = exp(X[o, c] - m)
+                Z[o, c] = e
+                total += e
+            for c in range(C, name="norm"):
+                Z[o, c] = Z[o, c] / total
+        return Z
+
+    return softmax
+
+
+@kernel()
+def log_softmax(T, shape, dim=-1):
+    shape = check_shape("log_softmax", shape, min_rank=1)
+    D = normalize_dim("log_softmax", dim, len(shape))
+    outer, C = shape[:D] + shape[D + 1:], shape[D]
+
+    def log_softmax(X: T[shape]) -> T[shape]:
+        Z: T[shape]
+        for o in grid(*outer, name="row"):
+            m: T = NEG_INF
+            for c in range(C, name="max"):
+                m = max(m, X[_insert(o, D, c)])
+            total: T = 0.0
+            for c in range(C, name="sum"):
+                total += exp(X[_insert(o, D, c)] - m)
+            lse: T = log(total)
+            for c in range(C, name="norm"):
+                Z[_insert(o, D, c)] = X[_insert(o, D, c)] - m - lse
+        return Z
+
+    return log_softmax
+
+
+@schedule_of(silu)
+def _schedule_silu(s, fn, profile):
+    loop = innermost(s, fn, "silu")
+    if loop is not None:
+        s.pipeline(loop)
+
+
+@schedule_of(gelu)
+def _schedule_gelu(s, fn, profile):
+    loop = innermost(s, fn, "gelu")
+    if loop is not None:
+        s.pipeline(loop)
+
+
+def schedule_rows(s, fn, profile, reductions, length):
+    """Row-wise kernels (a ``row`` band around loops of ``length`` over the reduced dimension).
+
+    default: pipeline each loop over the reduced dimension. latency: when that dimension is
+    short, unroll those loops instead and pipeline the innermost row loop.
+    """
+    loops = [f"{fn}:{r}.c" for r in reductions]
+    if profile == "latency" and length <= MAX_UNROLL:
+        for loop in loops:
+            s.unroll(loop)
+        row = innermost(s, fn, "row")
+        if row is not None:
+            s.pipeline(row)
+        return
+    for loop in loops:
+        s.pipeline(loop)
+
+
+@schedule_of(softmax)
+@schedule_of(log_softmax)
+def _schedule_softmax(s, fn, profile):
+    schedule_rows(s, fn, profile, ("max", "sum", "norm"), trip_count(s, fn, "max.c"))

@@ -1,2 +1,92 @@
-"""(being written)"""
-__all__ = []
+"""Normalisation layers: BatchNorm1d in inference mode (running statistics) and LayerNorm.
+
+BatchNorm computes each channel's ``1/sqrt(var + eps)`` once in a ``stat`` loop, so the main
+band does only multiply-adds (one square root per channel, not per element, in hardware).
+LayerNorm takes the mean first and then the biased variance of the centred values (two passes),
+which loses no precision when the mean is large compared with the spread, unlike E[x^2]-E[x]^2.
+
+No ``from __future__ import annotations`` here: kernel annotations must be evaluated eagerly.
+"""
+
+from ...lang import grid, sqrt
+from ..registry import kernel, schedule_of
+from .activation import schedule_rows
+from .elementwise import check_dims, check_eps, check_shape, trip_count
+
+__all__ = ["batchnorm1d_2d", "batchnorm1d_3d", "layernorm"]
+
+
+@kernel()
+def batchnorm1d_2d(T, B, C, eps=1e-5):
+    check_dims("batchnorm1d_2d", B=B, C=C)
+    eps = check_eps("batchnorm1d_2d", eps)
+
+    def batchnorm1d_2d(X: T[B, C], gamma: T[C], beta: T[C], mean: T[C], var: T[C]) -> T[B, C]:
+        inv_std: T[C]
+        for c in range(C, name="stat"):
+            inv_std[c] = 1.0 / sqrt(var[c] + eps)
+        Z: T[B, C]
+        for b, c in grid(B, C, name="bn"):
+            Z[b, c] = (X[b, c] - mean[c]) * inv_std[c] * gamma[c] + beta[c]
+        return Z
+
+    return batchnorm1d_2d
+
+
+@kernel()
+def batchnorm1d_3d(T, B, C, L, eps=1e-5):
+    check_dims("batchnorm1d_3d", B=B, C=C, L=L)
+    eps = check_eps("batchnorm1d_3d", eps)
+
+    def batchnorm1d_3d(X: T[B, C, L], gamma: T[C], beta: T[C], mean: T[C], var: T[C]) -> T[B, C, L]:
+        inv_std: T[C]
+        for c in range(C, name="stat"):
+            inv_std[c] = 1.0 / sqrt(var[c] + eps)
+        Z: T[B, C, L]
+        for b, c, l in grid(B, C, L, name="bn"):
+            Z[b, c, l] = (X[b, c, l] - mean[c]) * inv_std[c] * gamma[c] + beta[c]
+        return Z
+
+    return batchnorm1d_3d
+
+
+@kernel()
+def layernorm(T, shape, eps=1e-5):
+    shape = check_shape("layernorm", shape, min_rank=1)
+    eps = check_eps("layernorm", eps)
+    outer, C = shape[:-1], shape[-1]
+
+    def layernorm(X: T[shape], gamma: T[C], beta: T[C]) -> T[shape]:
+        Z: T[shape]
+        for o in grid(*outer, name="row"):
+            total: T = 0.0
+            for c in range(C, name="sum"):
+                total += X[o, c]
+            mu: T = total / C
+            sq: T = 0.0
+            for c in range(C, name="var"):
+                d: T = X[o, c] - mu
+                sq += d * d
+            rstd: T = 1.0 / sqrt(sq / C + eps)
+            for c in range(C, name="norm"):
+                Z[o, c] = (X[o, c] - mu) * rstd * gamma[c] + beta[c]
+        return Z
+
+    return layernorm
+
+
+@schedule_of(batchnorm1d_2d)
+def _schedule_batchnorm1d_2d(s, fn, profile):
+    s.pipeline(f"{fn}:stat.c")
+    s.pipeline(f"{fn}:bn.c")
+
+
+@schedule_of(batchnorm1d_3d)
+def _schedule_batchnorm1d_3d(s, fn, profile):
+    s.pipeline(f"{fn}:stat.c")
+    s.pipeline(f"{fn}:bn.l")
+
+
+@schedule_of(layernorm)
+def _schedule_layernorm(s, fn, profile):
+    schedule_rows(s, fn, profile, ("sum", "var", "norm"), trip_count(s, fn, "sum.c"))
