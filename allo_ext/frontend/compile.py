@@ -19,21 +19,27 @@ from .importer import GraphImporter
 DEFAULT_CHUNK = {"llvm": 256}
 
 
-def export(model: torch.nn.Module, example: torch.Tensor) -> torch.export.ExportedProgram:
-    """``torch.export`` in eval mode (a model in training mode is copied and switched, with a warning)."""
+def _warn_if_training(model: torch.nn.Module, stacklevel: int):
     if model.training:
         warnings.warn(f"{type(model).__name__} is in training mode; compiling it in eval mode "
                       "(dropout off, BatchNorm with running statistics). Call model.eval() to silence this.",
-                      stacklevel=3)
+                      stacklevel=stacklevel + 1)
+
+
+def export(model: torch.nn.Module, example: torch.Tensor, _stacklevel: int = 1) -> torch.export.ExportedProgram:
+    """``torch.export`` in eval mode (a model in training mode is copied and switched, with a warning);
+    the user's model object is never modified."""
+    _warn_if_training(model, _stacklevel + 1)
     m = prepare_for_export(model).eval()
     with torch.no_grad():
         return torch.export.export(m, (example,))
 
 
-def trace(model: torch.nn.Module, example: torch.Tensor, top_name: str = "forward") -> Schedule:
+def trace(model: torch.nn.Module, example: torch.Tensor, top_name: str = "forward", target: str = "llvm",
+          _stacklevel: int = 1) -> Schedule:
     """The model as an unscheduled Schedule: a top function calling library kernels."""
-    ep = export(model, example)
-    mb, top = GraphImporter(ep, top_name).run()
+    ep = export(model, example, _stacklevel=_stacklevel + 1)
+    mb, top = GraphImporter(ep, top_name, target).run()
     return Schedule(mb, top)
 
 
@@ -94,7 +100,7 @@ def from_pytorch(model: torch.nn.Module, example_inputs, target: str = "llvm", s
     x = example.repeat((reps,) + (1,) * len(item_shape))[:chunk].contiguous() if example.shape[0] else \
         torch.zeros((chunk,) + item_shape, dtype=example.dtype)
     t0 = time.perf_counter()
-    s = trace(model, x)
+    s = trace(model, x, target=target, _stacklevel=2)
     t1 = time.perf_counter()
     apply_schedules(s, schedule)
     module = s.build(target=target, **build_options)

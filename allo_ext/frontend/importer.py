@@ -63,9 +63,10 @@ def find_lowering(target) -> Callable | None:
 class LoweringContext:
     """What a lowering may use: kernel calls, constants, shapes of the node being lowered."""
 
-    def __init__(self, mb: ModuleBuilder, dtype=float32):
+    def __init__(self, mb: ModuleBuilder, dtype=float32, target: str = "llvm"):
         self.mb = mb
         self.dtype = dtype
+        self.target = target
         self.node = None
         self.kernels_used: list[str] = []
 
@@ -98,6 +99,11 @@ class LoweringContext:
         outs = [Buffer(r, t, f"{sym}_out") for r, t in zip(call.results, res_types)]
         return outs[0] if len(outs) == 1 else tuple(outs)
 
+    @property
+    def loop_order(self) -> str:
+        """Matrix-product loop order: unit-stride vectorisable on the CPU, dot products for HLS."""
+        return "ikj" if self.target == "llvm" else "ijk"
+
     def where(self) -> str:
         return op_name(self.node.target) if self.node is not None else "?"
 
@@ -114,10 +120,10 @@ def _shape(x) -> tuple:
 class GraphImporter:
     """Walks one exported program and emits the top function into ``mb``."""
 
-    def __init__(self, ep: torch.export.ExportedProgram, top_name: str = "forward"):
+    def __init__(self, ep: torch.export.ExportedProgram, top_name: str = "forward", target: str = "llvm"):
         self.ep = ep
         self.mb = ModuleBuilder()
-        self.ctx = LoweringContext(self.mb)
+        self.ctx = LoweringContext(self.mb, target=target)
         self.top_name = top_name
 
     def _constants(self) -> dict:

@@ -139,14 +139,18 @@ def _linear(ctx, node, x, w, b=None):
     shape = _shape(x)
     n, k = _shape(w)
     lead = shape[:-1]
+    order = ctx.loop_order if not isinstance(w, Buffer) else "ijk"
+    if order == "ikj":
+        w = np.ascontiguousarray(np.asarray(w).T)  # the ikj kernels take weights as [in, out]
     args = (x, w) if b is None else (x, w, b)
     if len(shape) == 2:
-        return ctx.call(K.linear2d(ctx.dtype, shape[0], k, n, bias=b is not None), *args)
+        return ctx.call(K.linear2d(ctx.dtype, shape[0], k, n, bias=b is not None, loop_order=order), *args)
     if len(shape) == 3:
-        return ctx.call(K.linear3d(ctx.dtype, shape[0], shape[1], k, n, bias=b is not None), *args)
+        return ctx.call(K.linear3d(ctx.dtype, shape[0], shape[1], k, n, bias=b is not None, loop_order=order),
+                        *args)
     m = int(np.prod(lead))
     x2 = reshape(ctx, x, (m, k))
-    y = ctx.call(K.linear2d(ctx.dtype, m, k, n, bias=b is not None), x2, *args[1:])
+    y = ctx.call(K.linear2d(ctx.dtype, m, k, n, bias=b is not None, loop_order=order), x2, *args[1:])
     return reshape(ctx, y, lead + (n,))
 
 
@@ -157,20 +161,20 @@ def _addmm(ctx, node, bias, a, b, beta=1, alpha=1):
     m, k = _shape(a)
     n = _shape(b)[1]
     if _const_fold(b):
-        return ctx.call(K.linear2d(ctx.dtype, m, k, n, bias=True), a, np.ascontiguousarray(np.asarray(b).T), bias)
-    return _add(ctx, node, ctx.call(K.matmul(ctx.dtype, m, k, n), a, b), bias)
+        return _linear(ctx, node, a, np.ascontiguousarray(np.asarray(b).T), bias)
+    return _add(ctx, node, _mm(ctx, node, a, b), bias)
 
 
 @register_lowering("aten.mm")
 def _mm(ctx, node, a, b):
     m, k = _shape(a)
-    return ctx.call(K.matmul(ctx.dtype, m, k, _shape(b)[1]), a, b)
+    return ctx.call(K.matmul(ctx.dtype, m, k, _shape(b)[1], loop_order=ctx.loop_order), a, b)
 
 
 @register_lowering("aten.bmm")
 def _bmm(ctx, node, a, b):
     bsz, m, k = _shape(a)
-    return ctx.call(K.bmm(ctx.dtype, bsz, m, k, _shape(b)[2]), a, b)
+    return ctx.call(K.bmm(ctx.dtype, bsz, m, k, _shape(b)[2], loop_order=ctx.loop_order), a, b)
 
 
 @register_lowering("aten.matmul")
@@ -185,7 +189,7 @@ def _matmul(ctx, node, a, b):
         nb = int(np.prod(lead))
         a3 = reshape(ctx, a, (nb,) + sa[-2:])
         b3 = reshape(ctx, b, (nb,) + sb[-2:])
-        y = ctx.call(K.bmm(ctx.dtype, nb, sa[-2], sa[-1], sb[-1]), a3, b3)
+        y = ctx.call(K.bmm(ctx.dtype, nb, sa[-2], sa[-1], sb[-1], loop_order=ctx.loop_order), a3, b3)
         return reshape(ctx, y, lead + (sa[-2], sb[-1]))
     raise NotImplementedError(f"matmul of shapes {sa} and {sb} (broadcasting matmul)")
 
@@ -320,11 +324,11 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, sc
     nb = int(np.prod(lead))
     q3, k3, v3 = (reshape(ctx, t, (nb,) + _shape(t)[-2:]) for t in (q, k, v))
     kt = ctx.call(K.transpose(ctx.dtype, (nb, lk, d), (0, 2, 1)), k3)
-    s = ctx.call(K.bmm(ctx.dtype, nb, lq, d, lk), q3, kt)
+    s = ctx.call(K.bmm(ctx.dtype, nb, lq, d, lk, loop_order=ctx.loop_order), q3, kt)
     scale = 1.0 / math.sqrt(d) if scale is None else scale
     s = ctx.call(K.mul(ctx.dtype, (nb, lq, lk), ()), s, np.array(scale, dtype=np.float32))
     p = ctx.call(K.softmax(ctx.dtype, (nb, lq, lk)), s)
-    o = ctx.call(K.bmm(ctx.dtype, nb, lq, lk, _shape(v)[-1]), p, v3)
+    o = ctx.call(K.bmm(ctx.dtype, nb, lq, lk, _shape(v)[-1], loop_order=ctx.loop_order), p, v3)
     return reshape(ctx, o, lead + (lq, _shape(v)[-1]))
 
 

@@ -99,7 +99,12 @@ class FunctionCompiler(ast.NodeVisitor):
         self.fn = fn
         self.sym_name = sym_name
         self.file = inspect.getsourcefile(fn) or "<unknown>"
-        src_lines, self.first_line = inspect.getsourcelines(fn)
+        try:
+            src_lines, self.first_line = inspect.getsourcelines(fn)
+        except OSError as e:
+            raise KernelSyntaxError(f"cannot read the source of kernel '{fn.__name__}' ({e}): kernels are compiled "
+                                    "from their source, so define them in a .py file (not in 'python -c' or exec)",
+                                    file=self.file, line=fn.__code__.co_firstlineno, kernel=fn.__name__) from None
         tree = ast.parse(textwrap.dedent("".join(src_lines)))
         self.fdef = tree.body[0]
         if not isinstance(self.fdef, ast.FunctionDef):
@@ -493,6 +498,8 @@ class FunctionCompiler(ast.NodeVisitor):
     def expr_Constant(self, node):
         if isinstance(node.value, (bool, int, float)):
             return Literal(node.value)
+        if isinstance(node.value, str) or node.value is None:
+            return node.value  # only meaningful as an argument of a compile-time helper
         raise self.err(node, f"unsupported constant {node.value!r}")
 
     def expr_Name(self, node):
@@ -517,6 +524,8 @@ class FunctionCompiler(ast.NodeVisitor):
 
     def expr_Tuple(self, node):
         return tuple(self.eval(e) for e in node.elts)
+
+    expr_List = expr_Tuple  # compile-time sequences (of indices or constants) behave like tuples
 
     def expr_Subscript(self, node):
         base = self.eval(node.value)
@@ -684,8 +693,15 @@ class FunctionCompiler(ast.NodeVisitor):
         if callable(callee):
             # Compile-time helper (e.g. an index permutation): run it on symbolic indices.
             args = [self.eval(a) for a in node.args]
+            def unwrap(a):
+                if isinstance(a, Literal):
+                    return a.value
+                if isinstance(a, tuple):
+                    return tuple(unwrap(x) for x in a)
+                return a
+
             try:
-                return self.from_python(node, callee(*[a.value if isinstance(a, Literal) else a for a in args]))
+                return self.from_python(node, callee(*[unwrap(a) for a in args]))
             except Exception as e:  # noqa: BLE001
                 raise self.err(node, f"compile-time call '{name}(...)' failed: {e}. Only kernels (functions whose "
                                      "arguments are all annotated with types), the language's math functions and "
