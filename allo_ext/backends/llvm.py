@@ -11,15 +11,16 @@ Pipeline (see shared/notes/mlir-recipes.md for why each step is there):
 from __future__ import annotations
 
 import ctypes
+import functools
 import time
 
 import numpy as np
 from torch_mlir import ir, passmanager
 from torch_mlir.dialects import linalg
 from torch_mlir.execution_engine import ExecutionEngine
-from torch_mlir.runtime import get_ranked_memref_descriptor
 
 from ..lang.errors import AlloError, CallError
+from ..passes.loop_info import loop_name, trip_count
 from ..lang.types import ArrayType
 
 BUFFERIZE = ("builtin.module(buffer-results-to-out-params{modify-public-functions=1 hoist-static-allocs=1 "
@@ -57,10 +58,13 @@ def _apply_unroll(module: ir.Module):
         factor = ir.IntegerAttr(op.attributes["hls.unroll"]).value
         op.attributes["allo.unroll_id"] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), k)
         if factor == 0:
-            factor = _trip_count(op)
+            factor = trip_count(op)
             if factor is None:
-                raise AlloError(f"cannot fully unroll loop '{ir.StringAttr(op.attributes['loop_name']).value}': "
-                                "its trip count is not constant")
+                raise AlloError(f"cannot fully unroll loop '{loop_name(op)}': its trip count is not constant")
+        elif trip_count(op) is None and factor > 1:
+            raise AlloError(f"cannot unroll loop '{loop_name(op)}' by {factor}: its trip count is not constant "
+                            "(a split with a remainder has a min() upper bound); split by a factor that divides "
+                            "the trip count, or unroll fully")
         if factor <= 1:
             continue
         lines.append(f'%l{k} = transform.structured.match ops{{["affine.for"]}} attributes {{allo.unroll_id = {k} : i64}}'
@@ -81,16 +85,6 @@ def _apply_unroll(module: ir.Module):
         else holder.regions[0].blocks[0].append(t_op)
     _run(module, "builtin.module(transform-interpreter)", "unroll")
     holder.erase()
-
-
-def _trip_count(op):
-    lbm = ir.AffineMapAttr(op.attributes["lowerBoundMap"]).value
-    ubm = ir.AffineMapAttr(op.attributes["upperBoundMap"]).value
-    step = ir.IntegerAttr(op.attributes["step"]).value
-    if lbm.n_dims or ubm.n_dims or len(lbm.results) != 1 or len(ubm.results) != 1:
-        return None
-    lb, ub = ir.AffineConstantExpr(lbm.results[0]).value, ir.AffineConstantExpr(ubm.results[0]).value
-    return max(0, -(-(ub - lb) // step))
 
 
 def _copies_to_linalg(module: ir.Module):
@@ -140,46 +134,86 @@ class CPUModule:
                                     f"(shape {t.shape}, dtype {t.dtype.numpy}), got shape {arr.shape}, dtype {arr.dtype}")
                 arr = np.ascontiguousarray(arr)
                 keep.append(arr)
-                packed.append(ctypes.pointer(ctypes.pointer(get_ranked_memref_descriptor(arr))))
+                packed.append(_memref_arg(arr))
             else:
-                c = np.ctypeslib.as_ctypes_type(t.dtype.numpy if hasattr(t, "dtype") else t.numpy)(a)
+                c = np.ctypeslib.as_ctypes_type(t.numpy)(a)
                 keep.append(c)
                 packed.append(ctypes.pointer(c))
-        outs = []
         for t in self.res_types:
             if not isinstance(t, ArrayType):
                 raise AlloError(f"kernel '{self.name}': scalar results are not supported by the llvm backend yet; "
                                 "return a one-element array instead")
-            outs.append(_poisoned(t))
-        for o in outs:
-            packed.append(ctypes.pointer(ctypes.pointer(get_ranked_memref_descriptor(o))))
-        self.engine.invoke(self.name, *packed)
-        for k, o in enumerate(outs):
-            _check_poison(o, self.name, k)
+        outs = self._run(packed, first=True)
+        suspects = [None if o.dtype.kind == "f" else _unwritten(o, first=True) for o in outs]
+        if any(m is not None and m.any() for m in suspects):
+            # An integer output holds the first fill value somewhere: run again with another fill
+            # value; an element holding each run's fill value was written by neither run.
+            again = self._run(packed, first=False)
+            for k, (m, o) in enumerate(zip(suspects, again)):
+                if m is not None:
+                    _raise_if_unwritten(m & _unwritten(o, first=False), self.name, k)
+            outs = again
         if not outs:
             return None
         return outs[0] if len(outs) == 1 else tuple(outs)
 
+    def _run(self, packed, first: bool) -> list:
+        outs = [_poisoned(t, first) for t in self.res_types]
+        self.engine.invoke(self.name, *packed, *[_memref_arg(o) for o in outs])
+        for k, o in enumerate(outs):
+            if o.dtype.kind == "f":
+                _raise_if_unwritten(_unwritten(o, first), self.name, k)
+        return outs
 
-def _poisoned(t: ArrayType) -> np.ndarray:
-    dt = t.dtype.numpy
+
+@functools.lru_cache(maxsize=None)
+def _descriptor_class(rank: int, ctype):
+    # torch_mlir.runtime.get_ranked_memref_descriptor builds a new ctypes class on every call
+    # (about 40 us per argument); the layout only depends on rank and element type, so cache it.
+    fields = [("allocated", ctypes.c_longlong), ("aligned", ctypes.POINTER(ctype)), ("offset", ctypes.c_longlong)]
+    if rank:
+        fields += [("shape", ctypes.c_longlong * rank), ("strides", ctypes.c_longlong * rank)]
+    return type(f"MemRef{rank}D", (ctypes.Structure,), {"_fields_": fields})
+
+
+def _memref_arg(arr: np.ndarray):
+    ctype = np.ctypeslib.as_ctypes_type(arr.dtype)
+    d = _descriptor_class(arr.ndim, ctype)()
+    d.allocated = arr.ctypes.data
+    d.aligned = ctypes.cast(arr.ctypes.data, ctypes.POINTER(ctype))
+    d.offset = 0
+    if arr.ndim:
+        d.shape[:] = arr.shape
+        d.strides[:] = [s // arr.itemsize for s in arr.strides]
+    return ctypes.pointer(ctypes.pointer(d))
+
+
+def _fill_value(dt: np.dtype, first: bool):
     if dt == np.float32:
-        return np.full(t.shape, POISON_F32, dtype=dt)
+        return POISON_F32
     if dt == np.float64:
-        return np.full(t.shape, POISON_F64, dtype=dt)
-    return np.full(t.shape, np.iinfo(dt).min if np.issubdtype(dt, np.signedinteger) else np.iinfo(dt).max, dtype=dt)
+        return POISON_F64
+    info = np.iinfo(dt)
+    return info.min if first else info.max
 
 
-def _check_poison(out: np.ndarray, name: str, k: int):
+def _poisoned(t: ArrayType, first: bool = True) -> np.ndarray:
+    dt = t.dtype.numpy
+    return np.full(t.shape, _fill_value(dt, first), dtype=dt)
+
+
+def _unwritten(out: np.ndarray, first: bool = True):
+    """Mask of elements still holding the fill value (for floats, a NaN payload no arithmetic makes)."""
     if out.dtype == np.float32:
-        bits = out.view(np.uint32)
-        bad = bits == np.uint32(0x7FC0DEAD)
-    elif out.dtype == np.float64:
-        bad = out.view(np.uint64) == np.uint64(0x7FF80000DEADBEEF)
-    else:
-        return  # integers have no spare bit pattern; the static check in _check_outputs_written covers them
+        return out.view(np.uint32) == np.uint32(0x7FC0DEAD)
+    if out.dtype == np.float64:
+        return out.view(np.uint64) == np.uint64(0x7FF80000DEADBEEF)
+    return out == _fill_value(out.dtype, first)
+
+
+def _raise_if_unwritten(bad: np.ndarray, name: str, k: int):
     if bad.any():
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        first = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
         raise AlloError(f"kernel '{name}' left {int(bad.sum())} element(s) of output {k} unwritten "
                         f"(first at index {first}); the kernel does not write its whole result")
 
@@ -197,3 +231,9 @@ def _check_outputs_written(module: ir.Module, top: str, n_results: int):
 
 def build_llvm(schedule, opt_level: int = 2) -> CPUModule:
     return CPUModule(schedule, opt_level=opt_level)
+
+
+def _check_poison(out: np.ndarray, name: str, k: int):
+    """Float outputs only: raise if any element still holds the poison NaN."""
+    if out.dtype.kind == "f":
+        _raise_if_unwritten(_unwritten(out), name, k)

@@ -25,7 +25,7 @@ from torch_mlir.dialects import affine, arith, func, math, memref, scf
 from .errors import KernelSyntaxError, KernelTypeError
 from .index_expr import Idx, affine_access
 from .types import ArrayType, DType, Float, Int, index as index_t
-from .values import TV, Buffer, Literal, ScalarVar
+from .values import TV, Buffer, Literal, LiteralSelect, ScalarVar
 
 _MATH_UNARY = {"exp": math.exp, "log": math.log, "sqrt": math.sqrt, "tanh": math.tanh, "erf": math.erf,
                "floor": math.floor, "ceil": math.ceil, "round": math.roundeven}
@@ -462,8 +462,8 @@ class FunctionCompiler(ast.NodeVisitor):
         else:
             memref.store(v.value, buf.value, [i.materialize() for i in idx])
 
-    def subscript(self, node: ast.Subscript) -> tuple[Buffer, list[Idx]]:
-        buf = self.eval(node.value)
+    def subscript(self, node: ast.Subscript, buf=None) -> tuple[Buffer, list[Idx]]:
+        buf = self.eval(node.value) if buf is None else buf
         if not isinstance(buf, Buffer):
             raise self.err(node, f"'{ast.unparse(node.value)}' is not an array and cannot be indexed")
         sl = node.slice
@@ -534,7 +534,7 @@ class FunctionCompiler(ast.NodeVisitor):
             if not isinstance(k, int):
                 raise self.err(node, "tuples can only be indexed by compile-time ints")
             return base[k]
-        buf, idx = self.subscript(node)
+        buf, idx = self.subscript(node, base)
         return self.load(buf, idx)
 
     def expr_Attribute(self, node):
@@ -579,14 +579,20 @@ class FunctionCompiler(ast.NodeVisitor):
         if t.is_fixed:
             raise self.err(node, f"arithmetic on {t} is not supported yet by this build of the language")
         if t.is_float:
-            fn = {"Add": arith.addf, "Sub": arith.subf, "Mult": arith.mulf, "Div": arith.divf, "Mod": arith.remf}.get(opn)
             if opn == "Pow":
                 return TV(math.powf(x, y), t)
+            if opn == "FloorDiv":
+                return TV(math.floor(arith.divf(x, y)), t)
+            if opn == "Mod":
+                return TV(_floored_remf(x, y), t)
+            fn = {"Add": arith.addf, "Sub": arith.subf, "Mult": arith.mulf, "Div": arith.divf}.get(opn)
         else:
             s = t.signed
+            if opn == "Mod" and s:
+                return TV(_floored_remsi(x, y, t), t)
             fn = {"Add": arith.addi, "Sub": arith.subi, "Mult": arith.muli,
                   "Div": arith.divsi if s else arith.divui, "FloorDiv": arith.floordivsi if s else arith.divui,
-                  "Mod": arith.remsi if s else arith.remui, "BitAnd": arith.andi, "BitOr": arith.ori,
+                  "Mod": arith.remui, "BitAnd": arith.andi, "BitOr": arith.ori,
                   "BitXor": arith.xori, "LShift": arith.shli, "RShift": arith.shrsi if s else arith.shrui}.get(opn)
         if fn is None:
             raise self.err(node, f"operator '{opn}' is not supported on {t}")
@@ -656,6 +662,8 @@ class FunctionCompiler(ast.NodeVisitor):
         a, b = self.eval(node.body), self.eval(node.orelse)
         if isinstance(c, Literal):
             return a if c.value else b
+        if isinstance(a, Literal) and isinstance(b, Literal):
+            return LiteralSelect(c, a, b)  # typed later, by whatever it meets
         a, b = self.unify(node, a, b)
         return TV(arith.select(c.value, a.value, b.value), a.dtype)
 
@@ -741,6 +749,8 @@ class FunctionCompiler(ast.NodeVisitor):
         if isinstance(v, Idx):
             raise self.err(node, f"{name}() of an index: cast it first, e.g. {name}(float32(i))", KernelTypeError)
         if name == "abs":
+            if v.dtype.is_int and not v.dtype.signed:
+                return v  # math.absi reads the bits as signed
             return TV(math.absf(v.value) if v.dtype.is_float else math.absi(v.value), v.dtype)
         if not v.dtype.is_float:
             raise self.err(node, f"{name}() needs a float operand, got {v.dtype}; cast with float32(...)",
@@ -794,6 +804,10 @@ class FunctionCompiler(ast.NodeVisitor):
         raise self.err(node, f"a condition must be a comparison or bool, got {self.describe(v)}", KernelTypeError)
 
     def unify(self, node, a, b) -> tuple[TV, TV]:
+        if isinstance(a, LiteralSelect) and isinstance(b, TV):
+            return self.coerce(node, a, b.dtype), b
+        if isinstance(b, LiteralSelect) and isinstance(a, TV):
+            return a, self.coerce(node, b, a.dtype)
         if isinstance(a, Literal) and isinstance(b, TV):
             return self.coerce(node, a, b.dtype), b
         if isinstance(b, Literal) and isinstance(a, TV):
@@ -807,6 +821,9 @@ class FunctionCompiler(ast.NodeVisitor):
 
     def coerce(self, node, v, t: DType) -> TV:
         """``v`` as type ``t``: literals adopt it; typed values must already have it."""
+        if isinstance(v, LiteralSelect):
+            a, b = self.coerce(node, v.a, t), self.coerce(node, v.b, t)
+            return TV(arith.select(v.cond.value, a.value, b.value), t)
         if isinstance(v, Literal):
             x = v.value
             if t.is_float:
@@ -861,6 +878,23 @@ class FunctionCompiler(ast.NodeVisitor):
         if t.bits < s.bits:
             return TV(arith.trunci(tm, x), t)
         return TV(x, t)
+
+
+def _floored_remsi(x, y, t):
+    """Python's ``%`` on signed ints (the result takes the divisor's sign), to match ``//``, which is
+    floored too; ``arith.remsi`` alone is C's truncated remainder."""
+    r = arith.remsi(x, y)
+    zero = arith.constant(t.mlir(), 0)
+    fix = arith.andi(arith.cmpi(1, r, zero), arith.cmpi(2, arith.xori(r, y), zero))  # r != 0 and sign(r) != sign(y)
+    return arith.select(fix, arith.addi(r, y), r)
+
+
+def _floored_remf(x, y):
+    """Python's ``%`` on floats (``torch.remainder``): ``remf`` is C's fmod, which keeps the dividend's sign."""
+    r = arith.remf(x, y)
+    zero = arith.constant(x.type, 0.0)
+    fix = arith.andi(arith.cmpf(13, r, zero), arith.xori(arith.cmpf(4, r, zero), arith.cmpf(4, y, zero)))
+    return arith.select(fix, arith.addf(r, y), r)
 
 
 def _py_binop(op, a, b, err):

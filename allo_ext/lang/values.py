@@ -40,3 +40,12 @@ class ScalarVar:
     slot: ir.Value
     dtype: DType
     name: str
+
+
+@dataclass
+class LiteralSelect:
+    """``a if cond else b`` with two untyped constants: it takes a type where it is stored or combined."""
+
+    cond: TV
+    a: Literal
+    b: Literal

@@ -1,0 +1,1 @@
+"""Analyses and rewrites on our MLIR modules, shared by the schedule and the backends."""
