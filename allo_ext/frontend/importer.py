@@ -136,7 +136,10 @@ class GraphImporter:
         return out
 
     def run(self):
+        from .fusion import fuse_channels_last_batchnorm
+
         graph = self.ep.graph
+        fuse_channels_last_batchnorm(graph)
         consts = self._constants()
         user_inputs = [n for n in graph.nodes if n.op == "placeholder" and n.name not in consts]
         in_types = []

@@ -36,7 +36,28 @@ def reshape(ctx, x, shape):
         return x
     if _const_fold(x):
         return np.reshape(x, shape)
+    if ctx.target == "llvm" and shape and _shape(x):
+        return _alias_reshape(x, shape)
     return ctx.call(K.reshape(ctx.dtype, _shape(x), shape), x)
+
+
+def _alias_reshape(x: Buffer, shape: tuple) -> Buffer:
+    """A reshape of a contiguous buffer as a view (collapse to 1-D, expand to the new shape): no copy.
+
+    Only on the CPU: HLS tools want every array to have one shape, so there the copy kernel stays.
+    """
+    from torch_mlir import ir
+    from torch_mlir.dialects import memref
+
+    t = x.type
+    elem = t.dtype.mlir()
+    v = x.value
+    n = int(np.prod(t.shape))
+    if len(t.shape) != 1:
+        v = memref.collapse_shape(ir.MemRefType.get([n], elem), v, [list(range(len(t.shape)))])
+    if len(shape) != 1:
+        v = memref.expand_shape(ir.MemRefType.get(list(shape), elem), v, [list(range(len(shape)))], [], list(shape))
+    return Buffer(v, t.dtype[shape], x.name)
 
 
 # ---------------------------------------------------------------------------- identity
@@ -264,6 +285,14 @@ def _batch_norm(ctx, node, x, w, b, mean, var, *rest):
     else:
         raise NotImplementedError(f"batch_norm on a rank-{len(shape)} tensor (only BatchNorm1d layouts)")
     return (y, None, None) if "legit" in str(node.target) else y
+
+
+@register_lowering("allo_ext.batch_norm_channels_last.default")
+def _batch_norm_channels_last(ctx, node, x, w, b, mean, var, eps):
+    bsz, length, c = _shape(x)
+    w = np.ones(c, np.float32) if w is None else w
+    b = np.zeros(c, np.float32) if b is None else b
+    return ctx.call(K.batchnorm_channels_last(ctx.dtype, bsz, length, c, eps=eps), x, w, b, mean, var)
 
 
 @register_lowering("aten.layer_norm")

@@ -13,7 +13,7 @@ from ..registry import kernel, schedule_of
 from .activation import schedule_rows
 from .elementwise import check_dims, check_eps, check_shape, trip_count
 
-__all__ = ["batchnorm1d_2d", "batchnorm1d_3d", "layernorm"]
+__all__ = ["batchnorm1d_2d", "batchnorm1d_3d", "batchnorm_channels_last", "layernorm"]
 
 
 @kernel()
@@ -51,6 +51,25 @@ def batchnorm1d_3d(T, B, C, L, eps=1e-5):
 
 
 @kernel()
+def batchnorm_channels_last(T, B, L, C, eps=1e-5):
+    """BatchNorm1d over the channels of a (B, L, C) token tensor, i.e. ``bn(x.transpose(1, 2)).transpose(1, 2)``
+    without the two transposes (the frontend fuses that pattern, which JetFormer uses for every norm)."""
+    check_dims("batchnorm_channels_last", B=B, L=L, C=C)
+    eps = check_eps("batchnorm_channels_last", eps)
+
+    def batchnorm_channels_last(X: T[B, L, C], gamma: T[C], beta: T[C], mean: T[C], var: T[C]) -> T[B, L, C]:
+        inv_std: T[C]
+        for c in range(C, name="stat"):
+            inv_std[c] = 1.0 / sqrt(var[c] + eps)
+        Z: T[B, L, C]
+        for b, l, c in grid(B, L, C, name="bn"):
+            Z[b, l, c] = (X[b, l, c] - mean[c]) * inv_std[c] * gamma[c] + beta[c]
+        return Z
+
+    return batchnorm_channels_last
+
+
+@kernel()
 def layernorm(T, shape, eps=1e-5):
     shape = check_shape("layernorm", shape, min_rank=1)
     eps = check_eps("layernorm", eps)
@@ -85,6 +104,12 @@ def _schedule_batchnorm1d_2d(s, fn, profile):
 def _schedule_batchnorm1d_3d(s, fn, profile):
     s.pipeline(f"{fn}:stat.c")
     s.pipeline(f"{fn}:bn.l")
+
+
+@schedule_of(batchnorm_channels_last)
+def _schedule_batchnorm_channels_last(s, fn, profile):
+    s.pipeline(f"{fn}:stat.c")
+    s.pipeline(f"{fn}:bn.c")
 
 
 @schedule_of(layernorm)
