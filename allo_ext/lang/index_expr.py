@@ -44,8 +44,10 @@ class Idx:
             return True
         return self.a.is_affine and (self.b.is_affine if isinstance(self.b, Idx) else True)
 
-    # -- arithmetic (constants folded; non-affine combinations materialised by the caller)
-    def __add__(self, o: "Idx") -> "Idx":
+    # -- arithmetic (constants folded; non-affine combinations materialised by the caller).
+    # Python ints are accepted too, so compile-time helpers can compute with indices directly.
+    def __add__(self, o) -> "Idx":
+        o = _as_idx(o)
         if self.is_const and o.is_const:
             return Idx.const(self.a + o.a)
         if o.is_const and o.a == 0:
@@ -57,8 +59,33 @@ class Idx:
     def __neg__(self) -> "Idx":
         return self.mul_const(-1)
 
-    def __sub__(self, o: "Idx") -> "Idx":
-        return self + (-o)
+    def __sub__(self, o) -> "Idx":
+        return self + (-_as_idx(o))
+
+    def __radd__(self, o) -> "Idx":
+        return _as_idx(o) + self
+
+    def __rsub__(self, o) -> "Idx":
+        return _as_idx(o) - self
+
+    def __mul__(self, c) -> "Idx":
+        if isinstance(c, Idx) and c.is_const:
+            c = c.a
+        if not isinstance(c, int):
+            return NotImplemented  # index * index is not affine; kernels handle it with arith
+        return self.mul_const(c)
+
+    __rmul__ = __mul__
+
+    def __floordiv__(self, c) -> "Idx":
+        if not isinstance(c, int) or c <= 0:
+            return NotImplemented
+        return self.floordiv_const(c)
+
+    def __mod__(self, c) -> "Idx":
+        if not isinstance(c, int) or c <= 0:
+            return NotImplemented
+        return self.mod_const(c)
 
     def mul_const(self, c: int) -> "Idx":
         if self.is_const:
@@ -122,6 +149,14 @@ class Idx:
             return arith.addi(lhs, self.b.materialize())
         rhs = arith.constant(idx_t, self.b)
         return {"mul": arith.muli, "floordiv": arith.floordivsi, "mod": arith.remsi}[self.kind](lhs, rhs)
+
+
+def _as_idx(v) -> Idx:
+    if isinstance(v, Idx):
+        return v
+    if isinstance(v, int):
+        return Idx.const(v)
+    raise TypeError(f"cannot combine an index with {v!r}")
 
 
 def affine_access(indices: list[Idx]):

@@ -1,2 +1,211 @@
-"""(being written)"""
-__all__ = []
+"""Multi-head self-attention with its projections: ``attention`` (torch ``nn.MultiheadAttention``)
+and ``linformer_attention`` (keys and values projected along the sequence axis, Linformer-style).
+
+Both are a chain of four stage kernels that the public kernel calls, so each stage is its own
+function (a dataflow stage for HLS) and the Linformer reuses three of them:
+
+- ``attention_qkv``: q, k, v projections, torch Linear layout (``y = x W^T + b``);
+- ``linformer_seq_proj`` (Linformer only): ``k' = E k``, ``v' = F v`` over the sequence axis;
+- ``attention_heads``: per batch, head and query row, ``softmax(q k^T / sqrt(D)) v`` with the
+  row max subtracted before ``exp``; head ``h`` owns channels ``h*D .. h*D+D-1`` as in torch;
+- ``attention_out``: the output projection with its bias.
+
+The stages carry the ``attention`` registry tag, so ``apply_schedules`` schedules each of them
+with ``_schedule_attention``, whose rules are keyed by loop name.
+
+No ``from __future__ import annotations`` here: kernel annotations must be evaluated eagerly.
+"""
+import functools
+import math
+
+import numpy as np
+
+from ...lang import exp, grid
+from ..registry import kernel, schedule_of
+from .shape import KernelArgumentError, check_shape, trip_counts
+
+__all__ = ["attention", "linformer_attention"]
+
+# The latency profile unrolls a reduction only up to this trip count, so HLS resources stay bounded.
+MAX_UNROLL = 16
+
+
+def _check_heads(kname, B, L, C, H):
+    check_shape(kname, (B, L, C, H), "(B, L, C, H)")
+    if C % H:
+        raise KernelArgumentError(f"{kname}: C={C} channels cannot be split into H={H} heads "
+                                  f"(C % H must be 0; head dim D = C / H)")
+
+
+def _stage(fn):
+    fn.__allo_kernel__ = "attention"
+    return fn
+
+
+# ---------------------------------------------------------------------------------------------- stages
+@functools.lru_cache(maxsize=None)
+def _qkv(T, B, L, C):
+    def attention_qkv(X: T[B, L, C], Wq: T[C, C], Wk: T[C, C], Wv: T[C, C], bq: T[C], bk: T[C],
+                      bv: T[C]) -> (T[B, L, C], T[B, L, C], T[B, L, C]):
+        Q: T[B, L, C]
+        K: T[B, L, C]
+        V: T[B, L, C]
+        for b, l, o in grid(B, L, C, name="qkv"):
+            aq: T = bq[o]
+            ak: T = bk[o]
+            av: T = bv[o]
+            for c in range(C, name="qkv_red"):
+                aq += X[b, l, c] * Wq[o, c]
+                ak += X[b, l, c] * Wk[o, c]
+                av += X[b, l, c] * Wv[o, c]
+            Q[b, l, o] = aq
+            K[b, l, o] = ak
+            V[b, l, o] = av
+        return Q, K, V
+
+    return _stage(attention_qkv)
+
+
+@functools.lru_cache(maxsize=None)
+def _seq_proj(T, B, L, C, S):
+    def linformer_seq_proj(K: T[B, L, C], V: T[B, L, C], E: T[S, L], F: T[S, L]) -> (T[B, S, C], T[B, S, C]):
+        Kp: T[B, S, C]
+        Vp: T[B, S, C]
+        for b, s, c in grid(B, S, C, name="sp"):
+            ak: T = 0.0
+            av: T = 0.0
+            for l in range(L, name="sp_red"):
+                ak += E[s, l] * K[b, l, c]
+                av += F[s, l] * V[b, l, c]
+            Kp[b, s, c] = ak
+            Vp[b, s, c] = av
+        return Kp, Vp
+
+    return _stage(linformer_seq_proj)
+
+
+@functools.lru_cache(maxsize=None)
+def _heads(T, B, L, S, C, H):
+    D = C // H
+    scale = 1.0 / math.sqrt(D)
+
+    def attention_heads(Q: T[B, L, C], K: T[B, S, C], V: T[B, S, C]) -> T[B, L, C]:
+        O: T[B, L, C]
+        P: T[S]
+        for b, h, l in grid(B, H, L, name="attn"):
+            mx: T = float("-inf")
+            for m in range(S, name="score"):
+                acc: T = 0.0
+                for d in range(D, name="qk"):
+                    acc += Q[b, l, h * D + d] * K[b, m, h * D + d]
+                sc: T = acc * scale
+                P[m] = sc
+                mx = max(mx, sc)
+            tot: T = 0.0
+            for m in range(S, name="softmax"):
+                e: T = exp(P[m] - mx)
+                P[m] = e
+                tot += e
+            for m in range(S, name="norm"):
+                P[m] = P[m] / tot
+            for d in range(D, name="pv"):
+                pv: T = 0.0
+                for m in range(S, name="pv_red"):
+                    pv += P[m] * V[b, m, h * D + d]
+                O[b, l, h * D + d] = pv
+        return O
+
+    return _stage(attention_heads)
+
+
+@functools.lru_cache(maxsize=None)
+def _out(T, B, L, C):
+    def attention_out(O: T[B, L, C], Wo: T[C, C], bo: T[C]) -> T[B, L, C]:
+        Z: T[B, L, C]
+        for b, l, o in grid(B, L, C, name="out"):
+            acc: T = bo[o]
+            for c in range(C, name="out_red"):
+                acc += O[b, l, c] * Wo[o, c]
+            Z[b, l, o] = acc
+        return Z
+
+    return _stage(attention_out)
+
+
+# ---------------------------------------------------------------------------------------------- kernels
+@kernel()
+def attention(T, B, L, C, H, qkv_bias=False):
+    _check_heads("attention", B, L, C, H)
+    return _attention(T, B, L, C, H, bool(qkv_bias))
+
+
+@functools.lru_cache(maxsize=None)
+def _attention(T, B, L, C, H, qkv_bias):
+    qkv, heads, out = _qkv(T, B, L, C), _heads(T, B, L, L, C, H), _out(T, B, L, C)
+    if qkv_bias:
+        def attention(X: T[B, L, C], Wq: T[C, C], Wk: T[C, C], Wv: T[C, C], bq: T[C], bk: T[C], bv: T[C],
+                      Wo: T[C, C], bo: T[C]) -> T[B, L, C]:
+            Q, K, V = qkv(X, Wq, Wk, Wv, bq, bk, bv)
+            O = heads(Q, K, V)
+            Z = out(O, Wo, bo)
+            return Z
+    else:
+        # Zero biases as a constant: the accumulators start from them instead of 0.0, at no extra cost.
+        zero = np.zeros(C, dtype=T.numpy)
+
+        def attention(X: T[B, L, C], Wq: T[C, C], Wk: T[C, C], Wv: T[C, C], Wo: T[C, C], bo: T[C]) -> T[B, L, C]:
+            Q, K, V = qkv(X, Wq, Wk, Wv, zero, zero, zero)
+            O = heads(Q, K, V)
+            Z = out(O, Wo, bo)
+            return Z
+
+    return attention
+
+
+@kernel()
+def linformer_attention(T, B, L, C, H, K):
+    _check_heads("linformer_attention", B, L, C, H)
+    check_shape("linformer_attention", (K,), "K")
+    return _linformer(T, B, L, C, H, K)
+
+
+@functools.lru_cache(maxsize=None)
+def _linformer(T, B, L, C, H, S):
+    qkv, proj, heads, out = _qkv(T, B, L, C), _seq_proj(T, B, L, C, S), _heads(T, B, L, S, C, H), _out(T, B, L, C)
+    zero = np.zeros(C, dtype=T.numpy)
+
+    def linformer_attention(X: T[B, L, C], Wq: T[C, C], Wk: T[C, C], Wv: T[C, C], E: T[S, L], F: T[S, L],
+                            Wo: T[C, C], bo: T[C]) -> T[B, L, C]:
+        Q, K, V = qkv(X, Wq, Wk, Wv, zero, zero, zero)
+        Kp, Vp = proj(K, V, E, F)
+        O = heads(Q, Kp, Vp)
+        Z = out(O, Wo, bo)
+        return Z
+
+    return linformer_attention
+
+
+# ---------------------------------------------------------------------------------------------- schedule
+# reduction loop -> the loop around it, which the latency profile pipelines once the reduction is unrolled.
+_REDUCTIONS = {"qkv_red.c": "qkv.o", "sp_red.l": "sp.c", "qk.d": "score.m", "pv_red.m": "pv.d", "out_red.c": "out.o"}
+_ELEMENTWISE = ("softmax.m", "norm.m")
+
+
+@schedule_of(attention)
+def _schedule_attention(s, fn, profile):
+    """Rules by loop name, so one schedule serves every stage (and the wrappers, which have no loops)."""
+    trips = trip_counts(s, fn)
+    for red, parent in _REDUCTIONS.items():
+        if red not in trips:
+            continue
+        if profile == "latency" and trips[red] <= MAX_UNROLL:
+            s.unroll(f"{fn}:{red}")
+            s.pipeline(f"{fn}:{parent}")
+        else:
+            s.pipeline(f"{fn}:{red}")
+    for loop in _ELEMENTWISE:
+        if loop in trips:
+            s.pipeline(f"{fn}:{loop}")
+
+
+schedule_of(linformer_attention)(_schedule_attention)
