@@ -1,7 +1,4 @@
 """Whole models through from_pytorch(target="llvm") against torch eager and torch-mlir's own importer."""
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -10,9 +7,7 @@ from hypothesis import strategies as st
 
 from allo_ext.frontend import from_pytorch
 from allo_ext.models import BitJetFormer, DeepSets, JetFormer, LinformerJetFormer, ParticleMLP
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from torch_mlir_oracle import run_torch_mlir  # noqa: E402
+from allo_ext.testing import run_torch_mlir
 
 # Compiling a model takes 1-3 s, so these draw fewer examples than the kernel tests.
 MODEL_EXAMPLES = settings(max_examples=3)
