@@ -89,6 +89,42 @@ def test_bmm(b_, m, k, n, seed, profile):
     check(run(K.bmm(float32, b_, m, k, n), a, b, profile=profile), torch.bmm(t(a), t(b)))
 
 
+# The CPU ("ikj") loop order: weights transposed to [in, out] for the linears, 4-row blocks with
+# a tail (m up to 10 covers m % 4 = 0..3), and the same per-output summation order.
+@given(m=st.integers(1, 10), k=dims, n=dims, bias=st.booleans(), seed=seeds)
+def test_linear2d_cpu_order(m, k, n, bias, seed):
+    rng = np.random.default_rng(seed)
+    x, w, b = randn(rng, m, k), randn(rng, n, k), randn(rng, n)
+    wt = np.ascontiguousarray(w.T)
+    k_ = K.linear2d(float32, m, k, n, bias=bias, loop_order="ikj")
+    got = run(k_, x, wt, b) if bias else run(k_, x, wt)
+    check(got, F.linear(t(x), t(w), t(b) if bias else None))
+
+
+@given(b_=dims, l_=dims, k=dims, n=dims, bias=st.booleans(), seed=seeds)
+def test_linear3d_cpu_order(b_, l_, k, n, bias, seed):
+    rng = np.random.default_rng(seed)
+    x, w, b = randn(rng, b_, l_, k), randn(rng, n, k), randn(rng, n)
+    wt = np.ascontiguousarray(w.T)
+    k_ = K.linear3d(float32, b_, l_, k, n, bias=bias, loop_order="ikj")
+    got = run(k_, x, wt, b) if bias else run(k_, x, wt)
+    check(got, F.linear(t(x), t(w), t(b) if bias else None))
+
+
+@given(b_=dims, m=dims, k=dims, n=dims, seed=seeds)
+def test_matmul_bmm_cpu_order(b_, m, k, n, seed):
+    rng = np.random.default_rng(seed)
+    a, b = randn(rng, m, k), randn(rng, k, n)
+    check(run(K.matmul(float32, m, k, n, loop_order="ikj"), a, b), torch.matmul(t(a), t(b)))
+    a3, b3 = randn(rng, b_, m, k), randn(rng, b_, k, n)
+    check(run(K.bmm(float32, b_, m, k, n, loop_order="ikj"), a3, b3), torch.bmm(t(a3), t(b3)))
+
+
+def test_loop_order_is_checked():
+    with pytest.raises(ValueError, match="loop_order must be 'ijk' or 'ikj'"):
+        K.matmul(float32, 2, 2, 2, loop_order="kij")
+
+
 def test_linear2d_hand_computed():
     x = np.array([[1, 2, 3]], dtype=np.float32)
     w = np.array([[1, 0, 0], [0, 1, 1]], dtype=np.float32)

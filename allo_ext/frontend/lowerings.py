@@ -166,7 +166,7 @@ def _linear(ctx, node, x, w, b=None):
     args = (x, w) if b is None else (x, w, b)
     if len(shape) == 2:
         return ctx.call(K.linear2d(ctx.dtype, shape[0], k, n, bias=b is not None, loop_order=order), *args)
-    if len(shape) == 3:
+    if len(shape) == 3 and order == "ijk":
         return ctx.call(K.linear3d(ctx.dtype, shape[0], shape[1], k, n, bias=b is not None, loop_order=order),
                         *args)
     m = int(np.prod(lead))
