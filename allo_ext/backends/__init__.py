@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..lang.errors import AlloError
 
-TARGETS = ("llvm",)
+TARGETS = ("llvm", "vhls", "vitis_hls")
 
 
 def build(schedule, target: str = "llvm", **options):
@@ -11,4 +11,12 @@ def build(schedule, target: str = "llvm", **options):
         from .llvm import build_llvm
 
         return build_llvm(schedule, **options)
+    if target == "vhls":
+        from .hls import build_vhls
+
+        return build_vhls(schedule, **options)
+    if target == "vitis_hls":
+        from .hls import build_vitis_hls
+
+        return build_vitis_hls(schedule, **options)
     raise AlloError(f"unknown target {target!r}; available targets: {', '.join(TARGETS)}")
