@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import allo_ext
-from allo_ext import AlloError, CallError, Fixed, ToolNotFoundError, UFixed, float32, grid, int8, uint8
+from allo_ext import AlloError, CallError, Fixed, ToolNotFoundError, UFixed, float32, grid, int8, int32, uint8
 from allo_ext.backends.hls import csim
 from allo_ext.backends.hls.csim import CSimCompileError, CSimModule
 from allo_ext.kernels import KERNELS, apply_schedules
@@ -295,6 +295,20 @@ def test_unwritten_output_elements_raise():
         f(np.ones(4, np.float32))
     with pytest.raises(AlloError, match=r"left 2 element\(s\).*first at index \(0, 3\)"):
         f(np.ones((2, 4), np.float32))
+
+
+def _partial_int(X: int32[4]) -> int32[4]:
+    Z: int32[4]
+    for i in range(3):
+        Z[i] = X[i]
+    return Z
+
+
+def test_unwritten_integer_output_elements_raise():
+    """Integers carry no NaN: the second fill value is what exposes the unwritten element."""
+    f = allo_ext.customize(_partial_int).build(target="vitis_hls", mode="csim")
+    with pytest.raises(AlloError, match=r"left 1 element\(s\) of output 0 unwritten \(first at index \(3,\)\)"):
+        f(np.array([-2**31, 5, -2**31, 7], np.int32))  # written elements may equal a fill value
 
 
 def _wrap8(A: int8[6], B: int8[6]) -> int8[6]:

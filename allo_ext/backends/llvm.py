@@ -21,6 +21,7 @@ from torch_mlir.execution_engine import ExecutionEngine
 
 from ..lang.errors import AlloError, CallError
 from ..passes.loop_info import loop_name, trip_count
+from .poison import run_poisoned
 from ..lang.types import ArrayType
 
 BUFFERIZE = ("builtin.module(buffer-results-to-out-params{modify-public-functions=1 hoist-static-allocs=1 "
@@ -30,9 +31,6 @@ LOWER = ("builtin.module(func.func(llvm-request-c-wrappers),func.func(convert-li
          "convert-math-to-libm,convert-arith-to-llvm,convert-cf-to-llvm,convert-func-to-llvm,"
          "convert-index-to-llvm,reconcile-unrealized-casts)")
 
-# A NaN with a payload no arithmetic produces: an output element still holding it was never written.
-POISON_F32 = np.array([0x7FC0DEAD], dtype=np.uint32).view(np.float32)[0]
-POISON_F64 = np.array([0x7FF80000DEADBEEF], dtype=np.uint64).view(np.float64)[0]
 
 
 def _run(module: ir.Module, pipeline: str, what: str):
@@ -143,27 +141,12 @@ class CPUModule:
             if not isinstance(t, ArrayType):
                 raise AlloError(f"kernel '{self.name}': scalar results are not supported by the llvm backend yet; "
                                 "return a one-element array instead")
-        outs = self._run(packed, first=True)
-        suspects = [None if o.dtype.kind == "f" else _unwritten(o, first=True) for o in outs]
-        if any(m is not None and m.any() for m in suspects):
-            # An integer output holds the first fill value somewhere: run again with another fill
-            # value; an element holding each run's fill value was written by neither run.
-            again = self._run(packed, first=False)
-            for k, (m, o) in enumerate(zip(suspects, again)):
-                if m is not None:
-                    _raise_if_unwritten(m & _unwritten(o, first=False), self.name, k)
-            outs = again
+        specs = [(t.shape, t.dtype.numpy) for t in self.res_types]
+        outs = run_poisoned(self.name, specs,
+                            lambda outs: self.engine.invoke(self.name, *packed, *[_memref_arg(o) for o in outs]))
         if not outs:
             return None
         return outs[0] if len(outs) == 1 else tuple(outs)
-
-    def _run(self, packed, first: bool) -> list:
-        outs = [_poisoned(t, first) for t in self.res_types]
-        self.engine.invoke(self.name, *packed, *[_memref_arg(o) for o in outs])
-        for k, o in enumerate(outs):
-            if o.dtype.kind == "f":
-                _raise_if_unwritten(_unwritten(o, first), self.name, k)
-        return outs
 
 
 @functools.lru_cache(maxsize=None)
@@ -188,36 +171,6 @@ def _memref_arg(arr: np.ndarray):
     return ctypes.pointer(ctypes.pointer(d))
 
 
-def _fill_value(dt: np.dtype, first: bool):
-    if dt == np.float32:
-        return POISON_F32
-    if dt == np.float64:
-        return POISON_F64
-    info = np.iinfo(dt)
-    return info.min if first else info.max
-
-
-def _poisoned(t: ArrayType, first: bool = True) -> np.ndarray:
-    dt = t.dtype.numpy
-    return np.full(t.shape, _fill_value(dt, first), dtype=dt)
-
-
-def _unwritten(out: np.ndarray, first: bool = True):
-    """Mask of elements still holding the fill value (for floats, a NaN payload no arithmetic makes)."""
-    if out.dtype == np.float32:
-        return out.view(np.uint32) == np.uint32(0x7FC0DEAD)
-    if out.dtype == np.float64:
-        return out.view(np.uint64) == np.uint64(0x7FF80000DEADBEEF)
-    return out == _fill_value(out.dtype, first)
-
-
-def _raise_if_unwritten(bad: np.ndarray, name: str, k: int):
-    if bad.any():
-        first = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
-        raise AlloError(f"kernel '{name}' left {int(bad.sum())} element(s) of output {k} unwritten "
-                        f"(first at index {first}); the kernel does not write its whole result")
-
-
 def _check_outputs_written(module: ir.Module, top: str, n_results: int):
     """After out-param conversion every output argument of the top function must be written by something."""
     for op in module.body.operations:
@@ -232,8 +185,3 @@ def _check_outputs_written(module: ir.Module, top: str, n_results: int):
 def build_llvm(schedule, opt_level: int = 2) -> CPUModule:
     return CPUModule(schedule, opt_level=opt_level)
 
-
-def _check_poison(out: np.ndarray, name: str, k: int):
-    """Float outputs only: raise if any element still holds the poison NaN."""
-    if out.dtype.kind == "f":
-        _raise_if_unwritten(_unwritten(out), name, k)

@@ -36,8 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ...lang.errors import AlloError, CallError, ToolNotFoundError
-from ...lang.types import ArrayType
-from ..llvm import _check_poison, _poisoned
+from ..poison import run_poisoned
 from . import cpp
 from .emit import HLSModule, Port, build_vhls
 
@@ -358,17 +357,15 @@ class CSimModule:
             stride = int(np.prod(p.shape, dtype=np.int64)) if batched else 0
             packed += [arr.ctypes.data_as(ctypes.c_void_p), ctypes.c_int64(stride)]
         n = plan.batch
-        outs = []
-        for p in self.outputs:
-            o = _poisoned(ArrayType(p.dtype if p.dtype is not None else _dtype_of(p), plan.output_shape(p)))
-            outs.append(o)
-            packed.append(o.ctypes.data_as(ctypes.c_void_p))
-        rc = self._fn(n if n is not None else 1, *packed)
-        if rc != 0:
-            raise AlloError(f"kernel '{self.name}': could not start the simulation thread (pthread error {rc}); "
-                            f"it asked for a stack of {max(MIN_STACK, 2 * self.hls.local_bytes)} bytes")
-        for k, o in enumerate(outs):
-            _check_poison(o, self.name, k)
+        specs = [(plan.output_shape(p), (p.dtype if p.dtype is not None else _dtype_of(p)).numpy) for p in self.outputs]
+
+        def invoke(outs):
+            rc = self._fn(n if n is not None else 1, *packed, *[o.ctypes.data_as(ctypes.c_void_p) for o in outs])
+            if rc != 0:
+                raise AlloError(f"kernel '{self.name}': could not start the simulation thread (pthread error {rc}); "
+                                f"it asked for a stack of {max(MIN_STACK, 2 * self.hls.local_bytes)} bytes")
+
+        outs = run_poisoned(self.name, specs, invoke)
         res = [o[()] if p.scalar_result and n is None else o for p, o in zip(self.outputs, outs)]
         if not res:
             return None
