@@ -11,9 +11,10 @@ import ctypes
 import numpy as np
 import torch
 from torch_mlir import fx, ir, passmanager
-from torch_mlir.dialects import linalg
 from torch_mlir.execution_engine import ExecutionEngine
 from torch_mlir.runtime import get_ranked_memref_descriptor
+
+from .backends.llvm import copies_to_linalg
 
 BUFFERIZE = ("builtin.module(one-shot-bufferize{bufferize-function-boundaries "
              "function-boundary-type-conversion=identity-layout-map},"
@@ -36,18 +37,7 @@ class TorchMlirReference:
         mod = fx.export_and_import(model, x, output_type="linalg-on-tensors", func_name="main")
         with mod.context:
             passmanager.PassManager.parse(BUFFERIZE).run(mod.operation)
-            copies = []
-
-            def cb(op):
-                if op.name == "memref.copy":
-                    copies.append(op)
-                return ir.WalkResult.ADVANCE
-
-            mod.operation.walk(cb)
-            for op in copies:  # the JIT has no memrefCopy symbol
-                with op.location, ir.InsertionPoint(op):
-                    linalg.copy(op.operands[0], outs=[op.operands[1]])
-                op.erase()
+            copies_to_linalg(mod)  # the JIT has no memrefCopy symbol
             passmanager.PassManager.parse(LOWER).run(mod.operation)
             self.engine = ExecutionEngine(mod, opt_level=2)
 
@@ -66,3 +56,18 @@ class TorchMlirReference:
 def run_torch_mlir(model: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
     """One-shot: compile with torch-mlir's generic path and run on ``x``."""
     return TorchMlirReference(model, x)(x.numpy())
+
+
+def perturb_norm_stats(model: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """Random running statistics and affine parameters for every BatchNorm, so that a freshly built
+    model's norms are not the identity and a test can see them."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+            if m.affine:
+                with torch.no_grad():
+                    m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                    m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+    return model

@@ -5,17 +5,9 @@ import torch
 
 from allo_ext.frontend import from_pytorch
 from allo_ext.models import BitJetFormer, DeepSets, JetFormer, LinformerJetFormer, ParticleMLP
+from allo_ext.testing import perturb_norm_stats
 
 pytestmark = pytest.mark.csim
-
-
-def _perturb_norm_stats(model, seed):
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-    return model
 
 
 MODELS = {
@@ -31,7 +23,7 @@ MODELS = {
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_model_csim_matches_torch_and_llvm(name):
     torch.manual_seed(0)
-    model = _perturb_norm_stats(MODELS[name](), 0).eval()
+    model = perturb_norm_stats(MODELS[name](), 0).eval()
     x = torch.randn(24, 8, 3, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         ref = model(x).numpy()

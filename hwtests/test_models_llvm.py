@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from allo_ext.frontend import from_pytorch
 from allo_ext.models import BitJetFormer, DeepSets, JetFormer, LinformerJetFormer, ParticleMLP
-from allo_ext.testing import run_torch_mlir
+from allo_ext.testing import perturb_norm_stats, run_torch_mlir
 
 # Compiling a model takes 1-3 s, so these draw fewer examples than the kernel tests.
 MODEL_EXAMPLES = settings(max_examples=3)
@@ -18,19 +18,6 @@ DIMS_HEADS = [(8, 1), (8, 2), (16, 2), (16, 4)]
 def _jets(seed, b, n, f):
     g = torch.Generator().manual_seed(seed)
     return torch.randn(b, n, f, generator=g)
-
-
-def _perturb_norm_stats(model, seed):
-    """Random running statistics, so BatchNorm is not the identity of a fresh model."""
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-            with torch.no_grad():
-                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
-    return model
 
 
 def _check(model, x, oracle_atol=1e-5):
@@ -52,7 +39,7 @@ def test_jetformer(seed, blocks, dh, n, f, norm_act):
     torch.manual_seed(seed)
     m = JetFormer(n_particles=n, n_features=f, n_blocks=blocks, dim=dh[0], n_heads=dh[1],
                   norm=norm_act[0], act=norm_act[1])
-    _check(_perturb_norm_stats(m, seed), _jets(seed, 5, n, f))
+    _check(perturb_norm_stats(m, seed), _jets(seed, 5, n, f))
 
 
 @MODEL_EXAMPLES
@@ -60,7 +47,7 @@ def test_jetformer(seed, blocks, dh, n, f, norm_act):
 def test_linformer(seed, dh, n, k):
     torch.manual_seed(seed)
     m = LinformerJetFormer(n_particles=n, n_features=3, n_blocks=2, dim=dh[0], n_heads=dh[1], k=k)
-    _check(_perturb_norm_stats(m, seed), _jets(seed, 5, n, 3))
+    _check(perturb_norm_stats(m, seed), _jets(seed, 5, n, 3))
 
 
 @MODEL_EXAMPLES
@@ -84,12 +71,12 @@ def test_bitjetformer(seed, blocks, dh):
     m = BitJetFormer(n_particles=8, n_features=3, n_blocks=blocks, dim=dh[0], n_heads=dh[1])
     # torch-mlir computes 127/max|x| through a reciprocal, so an activation sitting on a rounding
     # boundary can quantise one step apart there; torch eager is the exact reference (1e-5 above).
-    _check(_perturb_norm_stats(m, seed), _jets(seed, 5, 8, 3), oracle_atol=5e-3)
+    _check(perturb_norm_stats(m, seed), _jets(seed, 5, 8, 3), oracle_atol=5e-3)
 
 
 def test_presets_compile_and_match():
     torch.manual_seed(0)
-    m = _perturb_norm_stats(JetFormer.tiny(), 0)
+    m = perturb_norm_stats(JetFormer.tiny(), 0)
     x = _jets(1, 600, 8, 3)  # more than one 256-jet chunk, and a ragged last chunk
     f = _check(m, x)
     assert f(x.numpy()[:0]).shape == (0, 5)
@@ -116,5 +103,5 @@ class _WithMHA(torch.nn.Module):
 
 def test_multihead_attention_module():
     torch.manual_seed(3)
-    m = _perturb_norm_stats(_WithMHA(), 3)
+    m = perturb_norm_stats(_WithMHA(), 3)
     _check(m, _jets(4, 6, 8, 3))

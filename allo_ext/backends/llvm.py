@@ -85,7 +85,8 @@ def _apply_unroll(module: ir.Module):
     holder.erase()
 
 
-def _copies_to_linalg(module: ir.Module):
+def copies_to_linalg(module: ir.Module):
+    """Rewrite every memref.copy as linalg.copy (the JIT has no memrefCopy runtime symbol)."""
     copies = []
 
     def cb(op):
@@ -111,7 +112,7 @@ class CPUModule:
             module = ir.Module.parse(str(schedule.module))
             _apply_unroll(module)
             _run(module, BUFFERIZE, "bufferize")
-            _copies_to_linalg(module)
+            copies_to_linalg(module)
             _check_outputs_written(module, self.name, len(self.res_types))
             self.lowered_ir = str(module)
             _run(module, LOWER, "lower to LLVM")
