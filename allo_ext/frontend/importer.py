@@ -175,8 +175,6 @@ class GraphImporter:
                     if b.type != t:
                         raise AlloError(f"graph output {o} has type {b.type}, expected {t}")
                     results.append(b.value)
-                if any(isinstance(env[o.name], np.ndarray) for o in outs if hasattr(o, "name")):
-                    pass  # a constant output is returned from its global; still written, never left unset
                 func.ReturnOp(results)
         self.mb.signatures[self.top_name] = ([n.name for n in user_inputs], in_types, res_types)
         self.mb.module.operation.verify()

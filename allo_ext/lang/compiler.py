@@ -385,8 +385,6 @@ class FunctionCompiler(ast.NodeVisitor):
             affine.AffineYieldOp([])
             ip.__exit__(None, None, None)
         self.scopes.pop()
-        if not bounds:  # a rank-0 grid runs its body once
-            pass
 
     def unique_loop_name(self, name: str) -> str:
         base, k = name, 1
