@@ -311,6 +311,12 @@ class Schedule:
         return self
 
     # ------------------------------------------------------------------ build
+    def estimate(self, **kw):
+        """Static latency/resource estimate of this schedule (``allo_ext.passes.estimate.estimate``)."""
+        from .passes.estimate import estimate
+
+        return estimate(self, **kw)
+
     def build(self, target: str = "llvm", **options):
         from .backends import build
 

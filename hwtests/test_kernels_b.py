@@ -302,6 +302,27 @@ def test_bitlinear_matches_the_model_layer():
 
 
 # ---------------------------------------------------------------------------------------------- schedules
+def _assert_every_loop_scheduled(s):
+    from torch_mlir import ir
+
+    def loops_in(root):
+        found = []
+
+        def cb(o):
+            if o.name == "affine.for":
+                found.append(o)
+            return ir.WalkResult.ADVANCE
+
+        root.walk(cb)
+        return found
+
+    loops = loops_in(s.module.operation)
+    assert loops
+    for op in loops:
+        ok = "hls.unroll" in op.attributes or any("hls.pipeline_ii" in o.attributes for o in loops_in(op))
+        assert ok, f"loop {op.attributes['loop_name']} is neither unrolled nor pipelined, nor holds a pipeline"
+
+
 def _cases():
     x234 = randn(0, 2, 3, 4)
     X, Wq, Wk, Wv, Wo, _, bo = _attention_inputs(5, 2, 5, 8, False)
@@ -332,9 +353,11 @@ def test_schedules_mark_loops_and_keep_results(name, profile):
     scheduled = apply_schedules(s, profile)
     assert scheduled, "no kernel instance was scheduled"
     ir_text = str(s.module)
-    assert "hls.pipeline_ii = 1" in ir_text
-    # The latency profile unrolls the short reductions (all <= 16 here); the default one never unrolls.
-    assert ("hls.unroll" in ir_text) == (profile == "latency" and has_reduction)
+    if profile == "default":  # pipelines the inner loops and never unrolls
+        assert "hls.pipeline_ii = 1" in ir_text and "hls.unroll" not in ir_text
+    else:  # schedule_latency: small buffers become registers; each loop is unrolled, pipelined or holds a pipeline
+        assert 'kind = "complete"' in ir_text
+        _assert_every_loop_scheduled(s)
     y = s.build(target="llvm")(*args)
     np.testing.assert_allclose(y, ref.numpy(), **TOL)
 

@@ -337,6 +337,10 @@ class CSimModule:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def estimate(self, **kw):
+        """Static latency/resource estimate of the schedule this simulation was built from."""
+        return self.hls.estimate(**kw)
+
     # -- calling
     def _signature(self) -> str:
         return ", ".join(f"{p.name}: {p.ctype}{list(p.shape) if p.is_array else ''}" for p in self.inputs)

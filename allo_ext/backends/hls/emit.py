@@ -47,11 +47,18 @@ class HLSModule:
     line_locs: list = field(default_factory=list, repr=False)  # per kernel.cpp line: (func sym, "file:line")
     needs_ap_types: bool = False
     local_bytes: int = 0  # total size of every local array (an upper bound of the stack a call needs)
+    schedule: object = field(default=None, repr=False, compare=False)  # the Schedule this was emitted from
 
     FILES = ("kernel.cpp", "kernel.h", "kernel_weights.h")
 
     def __str__(self) -> str:
         return self.code
+
+    def estimate(self, **kw):
+        """Static latency/resource estimate of the schedule this C++ came from (see allo_ext.passes.estimate)."""
+        if self.schedule is None:
+            raise AlloError("this HLSModule was not built from a Schedule; call estimate() on the Schedule instead")
+        return self.schedule.estimate(**kw)
 
     def write(self, directory) -> dict[str, Path]:
         d = Path(directory)
@@ -296,5 +303,7 @@ def emit_module(module: ir.Module, top: str, py_functions: dict | None = None, i
 
 def build_vhls(schedule, interface: str = "vitis") -> HLSModule:
     with schedule.context:
-        return emit_module(schedule.module, schedule.top, schedule.mb.py_functions, interface)
+        mod = emit_module(schedule.module, schedule.top, schedule.mb.py_functions, interface)
+    mod.schedule = schedule
+    return mod
 

@@ -11,7 +11,8 @@ import math
 
 from ...lang import erf, exp, grid, log, tanh
 from ..registry import kernel, schedule_of
-from .elementwise import MAX_UNROLL, KernelArgumentError, check_shape, innermost, normalize_dim, trip_count
+from .elementwise import KernelArgumentError, check_shape, innermost, normalize_dim
+from .shape import schedule_latency
 
 __all__ = ["relu2d", "relu3d", "relu", "silu", "gelu", "softmax", "log_softmax"]
 
@@ -59,16 +60,22 @@ def relu(T, shape):
 
 @schedule_of(relu2d)
 def _schedule_relu2d(s, fn, profile):
+    if profile == "latency":
+        return schedule_latency(s, fn)
     s.pipeline(f"{fn}:relu.j")
 
 
 @schedule_of(relu3d)
 def _schedule_relu3d(s, fn, profile):
+    if profile == "latency":
+        return schedule_latency(s, fn)
     s.pipeline(f"{fn}:relu.c")
 
 
 @schedule_of(relu)
 def _schedule_relu(s, fn, profile):
+    if profile == "latency":
+        return schedule_latency(s, fn)
     loops = sorted(n for n in s.get_loops(fn) if n.startswith("relu"))
     if loops:
         s.pipeline(f"{fn}:{loops[-1]}")
@@ -162,6 +169,8 @@ def log_softmax(T, shape, dim=-1):
 
 @schedule_of(silu)
 def _schedule_silu(s, fn, profile):
+    if profile == "latency":
+        return schedule_latency(s, fn)
     loop = innermost(s, fn, "silu")
     if loop is not None:
         s.pipeline(loop)
@@ -169,30 +178,26 @@ def _schedule_silu(s, fn, profile):
 
 @schedule_of(gelu)
 def _schedule_gelu(s, fn, profile):
+    if profile == "latency":
+        return schedule_latency(s, fn)
     loop = innermost(s, fn, "gelu")
     if loop is not None:
         s.pipeline(loop)
 
 
-def schedule_rows(s, fn, profile, reductions, length):
-    """Row-wise kernels (a ``row`` band around loops of ``length`` over the reduced dimension).
+def schedule_rows(s, fn, profile, reductions):
+    """Row-wise kernels (a ``row`` band around loops over the reduced dimension).
 
-    default: pipeline each loop over the reduced dimension. latency: when that dimension is
-    short, unroll those loops instead and pipeline the innermost row loop.
+    default: pipeline each loop over the reduced dimension. latency: ``schedule_latency``, which
+    pipelines the row loop and unrolls those loops when a row is short.
     """
-    loops = [f"{fn}:{r}.c" for r in reductions]
-    if profile == "latency" and length <= MAX_UNROLL:
-        for loop in loops:
-            s.unroll(loop)
-        row = innermost(s, fn, "row")
-        if row is not None:
-            s.pipeline(row)
-        return
-    for loop in loops:
-        s.pipeline(loop)
+    if profile == "latency":
+        return schedule_latency(s, fn)
+    for r in reductions:
+        s.pipeline(f"{fn}:{r}.c")
 
 
 @schedule_of(softmax)
 @schedule_of(log_softmax)
 def _schedule_softmax(s, fn, profile):
-    schedule_rows(s, fn, profile, ("max", "sum", "norm"), trip_count(s, fn, "max.c"))
+    schedule_rows(s, fn, profile, ("max", "sum", "norm"))

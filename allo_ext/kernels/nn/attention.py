@@ -22,12 +22,9 @@ import numpy as np
 
 from ...lang import exp, grid
 from ..registry import kernel, schedule_of
-from .shape import KernelArgumentError, check_shape, trip_counts
+from .shape import KernelArgumentError, check_shape, schedule_latency
 
 __all__ = ["attention", "linformer_attention"]
-
-# The latency profile unrolls a reduction only up to this trip count, so HLS resources stay bounded.
-MAX_UNROLL = 16
 
 
 def _check_heads(kname, B, L, C, H):
@@ -186,25 +183,24 @@ def _linformer(T, B, L, C, H, S):
 
 
 # ---------------------------------------------------------------------------------------------- schedule
-# reduction loop -> the loop around it, which the latency profile pipelines once the reduction is unrolled.
-_REDUCTIONS = {"qkv_red.c": "qkv.o", "sp_red.l": "sp.c", "qk.d": "score.m", "pv_red.m": "pv.d", "out_red.c": "out.o"}
+_REDUCTIONS = ("qkv_red.c", "sp_red.l", "qk.d", "pv_red.m", "out_red.c")
 _ELEMENTWISE = ("softmax.m", "norm.m")
 
 
 @schedule_of(attention)
 def _schedule_attention(s, fn, profile):
-    """Rules by loop name, so one schedule serves every stage (and the wrappers, which have no loops)."""
-    trips = trip_counts(s, fn)
-    for red, parent in _REDUCTIONS.items():
-        if red not in trips:
-            continue
-        if profile == "latency" and trips[red] <= MAX_UNROLL:
-            s.unroll(f"{fn}:{red}")
-            s.pipeline(f"{fn}:{parent}")
-        else:
-            s.pipeline(f"{fn}:{red}")
-    for loop in _ELEMENTWISE:
-        if loop in trips:
+    """default: rules by loop name, so one schedule serves every stage (and the wrappers, which have no
+    loops): pipeline the reductions and the elementwise softmax loops. latency: ``schedule_latency``, and
+    the wrappers become dataflow regions, so that back-to-back calls overlap their stages (each stage is
+    called once, so this costs no extra hardware)."""
+    if profile == "latency":
+        schedule_latency(s, fn)
+        if not s.get_loops(fn):
+            s.dataflow(fn)
+        return
+    loops = s.get_loops(fn)
+    for loop in _REDUCTIONS + _ELEMENTWISE:
+        if loop in loops:
             s.pipeline(f"{fn}:{loop}")
 
 

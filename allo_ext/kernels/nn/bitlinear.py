@@ -15,12 +15,10 @@ import numpy as np
 
 from ...lang import grid, int8, int32
 from ..registry import kernel, schedule_of
-from .shape import KernelArgumentError, check_shape, trip_counts
+from .shape import KernelArgumentError, check_shape, schedule_latency
 
 __all__ = ["bitlinear", "bitlinear_int", "bitlinear_weights"]
 
-# The latency profile unrolls a reduction only up to this trip count, so HLS resources stay bounded.
-MAX_UNROLL = 16
 # int8 range of the quantised activations, and the floor of max|x| so an all-zero row gives a finite gamma.
 QMAX = 127.0
 QMIN = -128.0
@@ -89,13 +87,11 @@ def _bitlinear_int(T, M, K, N):
 
 @schedule_of(bitlinear_int)
 def _schedule_bitlinear_int(s, fn, profile):
+    if profile == "latency":
+        return schedule_latency(s, fn)
     s.pipeline(f"{fn}:absmax.k")
     s.pipeline(f"{fn}:quant.k")
-    if profile == "latency" and trip_counts(s, fn)["dot_red.k"] <= MAX_UNROLL:
-        s.unroll(f"{fn}:dot_red.k")
-        s.pipeline(f"{fn}:dot.n")
-    else:
-        s.pipeline(f"{fn}:dot_red.k")
+    s.pipeline(f"{fn}:dot_red.k")
 
 
 @kernel()
@@ -127,5 +123,7 @@ def _bitlinear(T, M, K, N, bias):
 
 @schedule_of(bitlinear)
 def _schedule_bitlinear(s, fn, profile):
+    if profile == "latency":
+        return schedule_latency(s, fn)
     # The integer part is its own function and gets bitlinear_int's schedule from apply_schedules.
     s.pipeline(f"{fn}:scale.n")

@@ -4,6 +4,7 @@ import numpy as np
 from ...lang import grid
 from ...lang.errors import AlloError
 from ..registry import kernel, schedule_of
+from .shape import schedule_latency
 
 __all__ = ["broadcast_to", "reduce_sum"]
 
@@ -59,6 +60,8 @@ def reduce_sum(T, shape, dim):
 
 @schedule_of(broadcast_to)
 def _schedule_broadcast_to(s, fn, profile):
+    if profile == "latency":
+        return schedule_latency(s, fn)
     loops = sorted(n for n in s.get_loops(fn) if n.startswith("bcast"))
     if loops:
         s.pipeline(f"{fn}:{loops[-1]}")
@@ -66,4 +69,6 @@ def _schedule_broadcast_to(s, fn, profile):
 
 @schedule_of(reduce_sum)
 def _schedule_reduce_sum(s, fn, profile):
+    if profile == "latency":
+        return schedule_latency(s, fn)
     s.pipeline(f"{fn}:k")

@@ -13,17 +13,13 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-from torch_mlir import ir
 
-from ...lang import AlloError, grid
+from ...lang import grid
 from ..registry import kernel, schedule_of
 # One error class for bad factory arguments across the package (AlloError and ValueError).
-from .shape import KernelArgumentError
+from .shape import KernelArgumentError, schedule_latency
 
 __all__ = ["add", "sub", "mul", "div", "KernelArgumentError", "broadcast_shape"]
-
-# The latency profile unrolls a reduction only up to this trip count, so HLS resources stay bounded.
-MAX_UNROLL = 16
 
 
 # ---------------------------------------------------------------------- argument checks
@@ -102,32 +98,6 @@ def _broadcast(kernel_name: str, shape_a, shape_b):
 
 
 # ---------------------------------------------------------------------- schedule helpers
-def trip_count(s, fn: str, loop: str) -> int:
-    """Iterations of loop ``loop`` (its full ``loop_name``) of kernel ``fn``; kernels here only make
-    loops with constant bounds, so anything else is a bug worth stopping on."""
-    found = []
-
-    def visit(op):
-        if op.name == "affine.for" and "loop_name" in op.attributes \
-                and ir.StringAttr(op.attributes["loop_name"]).value == loop:
-            found.append(op)
-        return ir.WalkResult.ADVANCE
-
-    s.mb.lookup_func(fn).walk(visit)
-    if len(found) != 1:
-        raise AlloError(f"schedule of '{fn}': expected one loop named '{loop}', found {len(found)}; "
-                        f"its loops are {sorted(s.get_loops(fn))}")
-    op = found[0]
-    bounds = []
-    for attr in ("lowerBoundMap", "upperBoundMap"):
-        amap = ir.AffineMapAttr(op.attributes[attr]).value
-        if amap.n_dims or amap.n_symbols or len(amap.results) != 1:
-            raise AlloError(f"schedule of '{fn}': loop '{loop}' has non-constant bounds ({amap})")
-        bounds.append(ir.AffineConstantExpr(amap.results[0]).value)
-    step = ir.IntegerAttr(op.attributes["step"]).value
-    return max(0, -(-(bounds[1] - bounds[0]) // step))
-
-
 def innermost(s, fn: str, band: str):
     """The innermost loop of a ``grid`` band (``band.x0 .. band.xN``), or None if the band is empty."""
     pat = re.compile(re.escape(band) + r"\.[A-Za-z_]*(\d+)$")
@@ -190,6 +160,8 @@ def div(T, shape_a, shape_b):
 
 def _schedule_elementwise(s, fn, profile):
     """Pipeline the innermost output loop; a rank-0 result has no loop to pipeline."""
+    if profile == "latency":
+        return schedule_latency(s, fn)
     loop = innermost(s, fn, "ew")
     if loop is not None:
         s.pipeline(loop)

@@ -19,7 +19,8 @@ import numpy as np
 
 from ...lang import grid
 from ..registry import kernel, schedule_of
-from .elementwise import MAX_UNROLL, check_dims, trip_count
+from .elementwise import check_dims
+from .shape import schedule_latency
 
 __all__ = ["linear2d", "linear3d", "matmul", "bmm"]
 
@@ -233,15 +234,16 @@ def bmm(T, B, M, K, N, loop_order="ijk"):
 
 
 def _schedule_product(s, fn, profile):
-    """Pipeline the innermost output loop; the latency profile also unrolls a short reduction."""
+    """default: pipeline the innermost output loop (Vitis unrolls the reduction inside it).
+    latency: ``schedule_latency`` (small operands become registers; a few rows are computed per cycle)."""
+    if profile == "latency":
+        return schedule_latency(s, fn)
     loops = s.get_loops(fn)
     if "mm.j" not in loops:  # the CPU (ikj) order: pipeline the unit-stride update loop, if this one has it
         if "j2" in loops:
             s.pipeline(f"{fn}:j2")
         return
     s.pipeline(f"{fn}:mm.j")
-    if profile == "latency" and trip_count(s, fn, "k") <= MAX_UNROLL:
-        s.unroll(f"{fn}:k")
 
 
 for _factory in (linear2d, linear3d, matmul, bmm):

@@ -6,12 +6,9 @@ import functools
 
 from ...lang import grid
 from ..registry import kernel, schedule_of
-from .shape import check_dim, check_shape, insert_index, pipeline_band, trip_counts
+from .shape import check_dim, check_shape, insert_index, schedule_latency
 
 __all__ = ["mean_pool"]
-
-# The latency profile unrolls a reduction only up to this trip count, so HLS resources stay bounded.
-MAX_UNROLL = 16
 
 
 @kernel()
@@ -40,8 +37,6 @@ def _mean_pool(T, shape, dim):
 
 @schedule_of(mean_pool)
 def _schedule_mean_pool(s, fn, profile):
-    if profile == "latency" and trip_counts(s, fn)["mp_red.k"] <= MAX_UNROLL:
-        s.unroll(f"{fn}:mp_red.k")
-        pipeline_band(s, fn, "mp")
-    else:
-        s.pipeline(f"{fn}:mp_red.k")
+    if profile == "latency":
+        return schedule_latency(s, fn)
+    s.pipeline(f"{fn}:mp_red.k")

@@ -12,14 +12,16 @@ No ``from __future__ import annotations`` here: kernel annotations must be evalu
 """
 import builtins
 import functools
+import math
 import numbers
 import re
 
 import numpy as np
-from torch_mlir import ir
 
 from ...lang import grid
 from ...lang.errors import AlloError
+from ...passes.loop_info import loop_name
+from ...passes.loop_info import trip_count as loop_trip_count
 from ..registry import kernel, schedule_of
 
 __all__ = ["transpose", "reshape", "concat", "repeat_cls", "slice", "select"]
@@ -72,28 +74,79 @@ def last_loop(s, fn: str, band: str) -> str | None:
     return max(loops, key=lambda n: int(re.search(r"(\d+)$", n).group(1))) if loops else None
 
 
-def trip_counts(s, fn: str) -> dict[str, int]:
-    """loop name -> trip count of every constant-bound loop of kernel ``fn`` (schedules size their unrolls by it)."""
-    out = {}
-
-    def cb(op):
-        if op.name == "affine.for":
-            lb, ub = (ir.AffineMapAttr(op.attributes[k]).value for k in ("lowerBoundMap", "upperBoundMap"))
-            if not (lb.n_dims or ub.n_dims or lb.n_symbols or ub.n_symbols) and len(ub.results) == 1:
-                lo, hi = (ir.AffineConstantExpr(m.results[0]).value for m in (lb, ub))
-                step = ir.IntegerAttr(op.attributes["step"]).value
-                out[ir.StringAttr(op.attributes["loop_name"]).value] = max(0, -(-(hi - lo) // step))
-        return ir.WalkResult.ADVANCE
-
-    s.mb.lookup_func(fn).walk(cb)
-    return out
-
-
 def pipeline_band(s, fn, band):
     """Pipeline the innermost loop of a rank-generic band (a rank-0 band has no loop to pipeline)."""
     loop = last_loop(s, fn, band)
     if loop is not None:
         s.pipeline(f"{fn}:{loop}")
+
+
+# The "latency" profile of every kernel (schedule_latency). A buffer of at most LATENCY_PARTITION_MAX
+# elements becomes registers. One pipelined iteration may unroll at most LATENCY_UNROLL_BUDGET innermost
+# loop bodies. On JetFormer.tiny at batch 1 (allo_ext.passes.estimate):
+#
+#   budget   cycles   DSPs
+#       64    4393    2.0k
+#      128    2973    4.0k
+#      256    2766    6.9k
+#
+# Past 128, doubling the DSPs buys 7%: the float adder chains set the floor.
+LATENCY_PARTITION_MAX = 256
+LATENCY_UNROLL_BUDGET = 128
+
+
+def _child_loops(op) -> list:
+    return [o.operation for o in op.regions[0].blocks[0].operations if o.operation.name == "affine.for"]
+
+
+def _bodies(op) -> float:
+    """Innermost loop bodies that one iteration of ``op`` runs (inf if a trip count is not constant)."""
+    total = 0.0
+    for c in _child_loops(op):
+        t = loop_trip_count(c)
+        total += math.inf if t is None else t * _bodies(c)
+    return total or 1.0
+
+
+def schedule_latency(s, fn, budget=LATENCY_UNROLL_BUDGET, partition_max=LATENCY_PARTITION_MAX):
+    """The "latency" profile of any kernel, chosen from its loop structure rather than its loop names.
+
+    - Every argument or local buffer of at most ``partition_max`` elements is completely partitioned.
+      It becomes registers that every unrolled copy can read in the same cycle.
+    - A top-level loop nest that runs at most ``budget`` innermost bodies in all is fully unrolled.
+      Its ops then overlap with those of the kernel's other unrolled nests.
+    - Otherwise, the outermost loop whose single iteration runs at most ``budget`` bodies is pipelined at
+      II=1, with every loop inside it unrolled (Vitis would unroll them anyway; marking them says so in
+      the C++ and unrolls them on the CPU too). A nest that is not perfect is handled child by child.
+    - A loop that holds only innermost loops is pipelined even over budget, as the default profile does
+      with a long dot product. Pipelining the innermost loops instead would leave a float reduction at
+      one term per fadd latency (4 cycles). Its inner loops are then left unmarked: Vitis unrolls them,
+      and the CPU build keeps them rolled.
+    """
+    for name, shape in s.buffers(fn).items():
+        if shape and math.prod(shape) <= partition_max:
+            s.partition(f"{fn}:{name}", dim=0, kind="complete")
+
+    def unroll_all(op):
+        s.unroll(f"{fn}:{loop_name(op)}")
+        for c in _child_loops(op):
+            unroll_all(c)
+
+    def visit(op, top_level):
+        trip, inner, children = loop_trip_count(op), _bodies(op), _child_loops(op)
+        if top_level and trip is not None and trip * inner <= budget:
+            unroll_all(op)
+        elif inner <= budget or all(not _child_loops(c) for c in children):
+            s.pipeline(f"{fn}:{loop_name(op)}")
+            if inner <= budget:
+                for c in children:
+                    unroll_all(c)
+        else:
+            for c in children:
+                visit(c, False)
+
+    for op in _child_loops(s.mb.lookup_func(fn)):
+        visit(op, True)
 
 
 # ---------------------------------------------------------------------------------------------- transpose
@@ -134,6 +187,8 @@ def _transpose(T, shape, perm):
 
 @schedule_of(transpose)
 def _schedule_transpose(s, fn, profile):
+    if profile == "latency":
+        return schedule_latency(s, fn)
     pipeline_band(s, fn, "tr")
 
 
@@ -191,6 +246,8 @@ def _reshape(T, shape_in, shape_out):
 
 @schedule_of(reshape)
 def _schedule_reshape(s, fn, profile):
+    if profile == "latency":
+        return schedule_latency(s, fn)
     pipeline_band(s, fn, "rs")
 
 
@@ -229,6 +286,8 @@ def _concat(T, shape_a, shape_b, dim):
 
 @schedule_of(concat)
 def _schedule_concat(s, fn, profile):
+    if profile == "latency":
+        return schedule_latency(s, fn)
     pipeline_band(s, fn, "cat_a")
     pipeline_band(s, fn, "cat_b")
 
@@ -249,6 +308,8 @@ def repeat_cls(T, B, C):
 
 @schedule_of(repeat_cls)
 def _schedule_repeat_cls(s, fn, profile):
+    if profile == "latency":
+        return schedule_latency(s, fn)
     s.pipeline(f"{fn}:rep.c")
 
 
@@ -286,6 +347,8 @@ def _slice(T, shape, dim, lo, st, n):
 
 @schedule_of(slice)
 def _schedule_slice(s, fn, profile):
+    if profile == "latency":
+        return schedule_latency(s, fn)
     pipeline_band(s, fn, "sl")
 
 
@@ -317,4 +380,6 @@ def _select(T, shape, dim, index):
 
 @schedule_of(select)
 def _schedule_select(s, fn, profile):
+    if profile == "latency":
+        return schedule_latency(s, fn)
     pipeline_band(s, fn, "sel")
