@@ -40,7 +40,7 @@ test-thorough: install
 	HYPOTHESIS_PROFILE=thorough $(BIN)/python -m pytest -n 2 -q
 
 bench: install
-	$(BIN)/python -m bench.cpu
+	$(BIN)/allo-ext bench all
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
