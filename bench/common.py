@@ -68,3 +68,33 @@ def write_results(name: str, data: dict, markdown: str, results_dir: Path | None
     js.write_text(json.dumps(data, indent=2, default=str) + "\n")
     md.write_text(markdown if markdown.endswith("\n") else markdown + "\n")
     return js, md
+
+
+def bar_chart(name: str, title: str, labels: list[str], series: dict[str, list[float]], ylabel: str,
+              log: bool = False, results_dir: Path | None = None) -> Path:
+    """Grouped bars, one group per label and one bar per series, saved as ``<name>.png``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(results_dir) if results_dir is not None else RESULTS
+    out.mkdir(parents=True, exist_ok=True)
+    n = max(len(series), 1)
+    width = 0.8 / n
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(labels) * n / 2 + 2), 4))
+    for k, (who, values) in enumerate(series.items()):
+        xs = [i + (k - (n - 1) / 2) * width for i in range(len(labels))]
+        ax.bar(xs, values, width, label=who)
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if log:
+        ax.set_yscale("log")
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    path = out / f"{name}.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

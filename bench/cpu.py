@@ -73,6 +73,18 @@ def cases(B: int, C: int, rng: np.random.Generator) -> list[Case]:
     out.append(Case("linear3d", "linear3d C->2C (no bias)", f"({B},{L},{C})x({C2},{C})", C,
                     lambda k: k(f32, B, L, C, C2, bias=False), [x, w2], lambda: F.linear(tx, tw2)))
 
+    # The same products in the CPU loop order the frontend uses on llvm: rows flattened to (B*L, C)
+    # (a free view there), weights transposed once at compile time, 4-row register blocks.
+    x2 = np.ascontiguousarray(x.reshape(B * L, C))
+    tx2 = torch.from_numpy(x2)
+    wt, w2t = np.ascontiguousarray(w.T), np.ascontiguousarray(w2.T)
+    out.append(Case("linear2d", "linear C->C (bias), CPU order", f"({B * L},{C})x({C},{C})", C,
+                    lambda k: k(f32, B * L, C, C, bias=True, loop_order="ikj"), [x2, wt, b],
+                    lambda: F.linear(tx2, tw, tb)))
+    out.append(Case("linear2d", "linear C->2C (no bias), CPU order", f"({B * L},{C})x({C},{C2})", C,
+                    lambda k: k(f32, B * L, C, C2, bias=False, loop_order="ikj"), [x2, w2t],
+                    lambda: F.linear(tx2, tw2)))
+
     # BatchNorm1d over the channels of the token tensor, laid out (B, C, L) as torch expects.
     xb = randn(B, C, L)
     gamma, beta, mean = randn(C), randn(C), randn(C)

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .common import machine_info, machine_line, markdown_table, write_results
+from .common import bar_chart, machine_info, machine_line, markdown_table, write_results
 
 
 def particle_mlp(n=8, f=3) -> nn.Module:
@@ -147,9 +147,13 @@ def main(argv=None):
     args = ap.parse_args(argv)
     data = run(args.quick)
     md = to_markdown(data)
-    js, mdp = write_results("csim-quick" if args.quick else "csim", data, md)
+    name = "csim-quick" if args.quick else "csim"
+    js, mdp = write_results(name, data, md)
+    mlp = [r for r in data["rows"] if r["model"] == "particle MLP"]
+    png = bar_chart(name, "Particle MLP: C simulation throughput", [r["tool"] for r in mlp],
+                    {"jets / s": [r["jets_per_s"] for r in mlp]}, "jets / s", log=True)
     print(md)
-    print(f"wrote {js} and {mdp}")
+    print(f"wrote {js}, {mdp} and {png}")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import time
 import numpy as np
 import torch
 
-from .common import machine_info, machine_line, markdown_table, write_results
+from .common import bar_chart, machine_info, machine_line, markdown_table, write_results
 
 MODELS = {
     "JetFormer.tiny (8x3)": ("tiny", 8),
@@ -129,9 +129,18 @@ def main(argv=None):
     torch.set_num_threads(1)
     data = run(args.quick, 2 if args.quick else args.repeat)
     md = to_markdown(data)
-    js, mdp = write_results("frontend-quick" if args.quick else "frontend", data, md)
+    name = "frontend-quick" if args.quick else "frontend"
+    js, mdp = write_results(name, data, md)
+    rows = data["rows"]
+    png = bar_chart(name, f"Inference at B={rows[0]['batch']}, single thread unless noted",
+                    [r["model"] for r in rows],
+                    {"allo-ext llvm": [r["jets_per_s"] for r in rows],
+                     "torch eager 1T": [r["batch"] / r["torch1_ms"] * 1e3 for r in rows],
+                     "torch eager 2T": [r["batch"] / r["torch2_ms"] * 1e3 for r in rows],
+                     "torch-mlir linalg": [r["batch"] / r["torch_mlir_ms"] * 1e3 for r in rows]},
+                    "jets / s", log=True)
     print(md)
-    print(f"wrote {js} and {mdp}")
+    print(f"wrote {js}, {mdp} and {png}")
 
 
 if __name__ == "__main__":
