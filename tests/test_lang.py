@@ -1006,3 +1006,32 @@ def test_kernel_without_source_file():
         allo_ext.customize(ns["nosrc"])
     msg = str(ei.value)
     assert "'nosrc'" in msg and "cannot read the source" in msg and ".py file" in msg
+
+
+def _scaled(n, scale_values):
+    table = np.asarray(scale_values, dtype=np.float32)
+
+    def helper(X: float32[n]) -> float32[n]:
+        Z: float32[n]
+        for i in range(n):
+            Z[i] = X[i] * table[i]
+        return Z
+
+    def scaled(X: float32[n]) -> float32[n]:
+        return helper(X)
+
+    return scaled
+
+
+def test_instances_with_equal_closures_compile_once():
+    """Closure values compare by content: equal constant arrays and equal helper kernels share one function."""
+    a, b = _scaled(3, [1.0, 2.0, 3.0]), _scaled(3, [1.0, 2.0, 3.0])
+    c = _scaled(3, [1.0, 2.0, 4.0])
+
+    def top(X: float32[3]) -> float32[3]:
+        return c(b(a(X)))
+
+    s = allo_ext.customize(top)
+    assert sorted(s.kernels()) == ["helper", "helper_1", "scaled", "scaled_1", "top"]
+    x = np.array([1.0, 1.0, 1.0], np.float32)
+    np.testing.assert_array_equal(s.build()(x), [1.0, 8.0, 36.0])

@@ -101,10 +101,30 @@ def copies_to_linalg(module: ir.Module):
         op.erase()
 
 
+@functools.lru_cache(maxsize=None)
+def _keep_freed_memory():
+    """Make glibc reuse freed buffers instead of unmapping them.
+
+    Kernels allocate their outputs with malloc. Blocks above glibc's mmap threshold (128 KiB at
+    first) are mapped on every call and unmapped on free, so every call page-faults its whole
+    working set again: on a 32-particle JetFormer at B=256 that was 163k page faults and 70% of
+    the run time. Raising the mmap threshold (to glibc's documented 64-bit maximum, 32 MiB) and
+    the trim threshold keeps that memory in the heap for the next call. This is process-wide and
+    only affects how eagerly freed memory is returned to the OS.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False  # not glibc: nothing to tune
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, 32 << 20) and libc.mallopt(M_TRIM_THRESHOLD, 512 << 20))
+
+
 class CPUModule:
     """A compiled kernel: call it with numpy arrays, get numpy arrays back."""
 
     def __init__(self, schedule, opt_level: int = 2):
+        _keep_freed_memory()
         t0 = time.perf_counter()
         self.name = schedule.top
         self.arg_names, self.arg_types, self.res_types = schedule.mb.signatures[schedule.top]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import types
 from typing import Callable
 
 import numpy as np
@@ -12,15 +13,31 @@ from torch_mlir.dialects import memref
 from .types import from_numpy
 
 
-def _kernel_key(fn: Callable):
-    """Two instances of a kernel factory with the same code and the same closure values compile to
-    one function; different shapes or types compile to different ones."""
-    cells = tuple(c.cell_contents for c in (fn.__closure__ or ()))
-    try:
-        hash(cells)
-    except TypeError:
-        cells = id(fn)
+def _kernel_key(fn: Callable, depth: int = 0):
+    """Two instances of a kernel factory with the same code and equal closure values compile to
+    one function; different shapes, types or constants compile to different ones. Closure values
+    are compared by content (functions by their own key, arrays by their bytes), not identity,
+    so a factory that captures a helper kernel or a constant array still deduplicates."""
+    cells = tuple(_freeze(c.cell_contents, depth) for c in (fn.__closure__ or ()))
     return (fn.__code__, cells)
+
+
+def _freeze(v, depth: int):
+    if depth > 8:  # deeply nested closures: fall back to identity rather than recurse forever
+        return ("id", id(v))
+    if isinstance(v, types.FunctionType):
+        return ("fn", _kernel_key(v, depth + 1))
+    if isinstance(v, np.ndarray):
+        return ("nd", v.shape, v.dtype.str, hashlib.sha1(np.ascontiguousarray(v).tobytes()).hexdigest())
+    if isinstance(v, (list, tuple)):
+        return (type(v).__name__, tuple(_freeze(x, depth) for x in v))
+    if isinstance(v, dict):
+        return ("dict", tuple(sorted((repr(k), _freeze(x, depth)) for k, x in v.items())))
+    try:
+        hash(v)
+        return v
+    except TypeError:
+        return ("id", id(v))
 
 
 class ModuleBuilder:
