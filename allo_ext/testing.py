@@ -10,7 +10,7 @@ import ctypes
 
 import numpy as np
 import torch
-from torch_mlir import fx, ir, passmanager
+from torch_mlir import fx, passmanager
 from torch_mlir.execution_engine import ExecutionEngine
 from torch_mlir.runtime import get_ranked_memref_descriptor
 

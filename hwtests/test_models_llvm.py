@@ -1,6 +1,5 @@
 """Whole models through from_pytorch(target="llvm") against torch eager and torch-mlir's own importer."""
 import numpy as np
-import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st

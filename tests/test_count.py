@@ -1,7 +1,6 @@
 """count(): parameters and FLOPs against the JetFormer paper's numbers and hand counts."""
 import numpy as np
 import pytest
-import torch
 from torch import nn
 
 from allo_ext.models import (BitJetFormer, DeepSets, JetFormer, LinformerJetFormer, ParticleMLP,

@@ -19,7 +19,7 @@ from torch_mlir.dialects import func
 
 from ..lang.errors import AlloError
 from ..lang.module import ModuleBuilder
-from ..lang.types import ArrayType, float32, from_numpy
+from ..lang.types import float32, from_numpy
 from ..lang.values import Buffer
 from .errors import UnsupportedOpError
 
