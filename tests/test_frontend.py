@@ -89,3 +89,18 @@ def test_trace_gives_a_schedule_of_kernel_calls():
     assert "func.func @forward" in text and "call @linear2d" in text
     assert "memref.global" in text  # weights are constants
     assert isinstance(s, allo_ext.Schedule)
+
+
+def test_batchnorms_next_to_linears_are_folded():
+    """JetFormer's attention norm (before q/k/v), the FFN's second norm (after linear_0) and the head
+    norm fold into their linears; only the FFN's first norm (after a residual add, before ReLU) stays."""
+    from allo_ext.models import JetFormer
+    from allo_ext.testing import perturb_norm_stats
+
+    torch.manual_seed(0)
+    m = perturb_norm_stats(JetFormer.tiny(), 1).eval()
+    text = str(trace(m, torch.randn(2, 8, 3)).module)
+    assert text.count("call @batchnorm") == m.config.n_blocks
+    x = torch.randn(16, 8, 3)
+    with torch.no_grad():
+        np.testing.assert_allclose(from_pytorch(m, x)(x), m(x).numpy(), rtol=1e-5, atol=1e-5)

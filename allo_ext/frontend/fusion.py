@@ -1,5 +1,7 @@
 """Graph rewrites on the exported FX graph, before lowering.
 
+Both rewrites keep the graph a valid torch program, so they compose with any lowering.
+
 ``transpose(1, 2) -> batch_norm -> transpose(1, 2)`` is how a (B, L, C) token tensor is batch-
 normalised over its channels; JetFormer does it for every norm. Lowered op by op that is two
 full copies around a cheap kernel, so the three nodes become one ``allo_ext::batch_norm_channels_last``
@@ -7,6 +9,7 @@ call (a custom op whose eager implementation is exactly the original three ops).
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 aten = torch.ops.aten
@@ -59,4 +62,96 @@ def fuse_channels_last_batchnorm(graph: torch.fx.Graph) -> int:
         for n in (t2, bn, t1):
             graph.erase_node(n)
         count += 1
+    return count
+
+
+# ---------------------------------------------------------------------------- BatchNorm folding
+def _bn_params(node, consts):
+    """(scale, shift) of an eval BatchNorm node whose parameters are all constants, else None:
+    ``bn(x) = x * scale + shift`` per channel."""
+    if node.op != "call_function":
+        return None
+    if node.target == torch.ops.allo_ext.batch_norm_channels_last.default:
+        x, w, b, mean, var, eps = node.args
+    elif node.target == aten.batch_norm.default and node.args[0].meta["val"].dim() == 2 and not node.args[5]:
+        x, w, b, mean, var, _training, _momentum, eps = node.args[:8]
+    else:
+        return None
+    names = [a.name if isinstance(a, torch.fx.Node) else None for a in (w, b, mean, var)]
+    if any(n is not None and n not in consts for n in names) or names[2] is None or names[3] is None:
+        return None
+    c = consts[names[2]].shape[0]
+    w = consts[names[0]].astype(np.float64) if names[0] else np.ones(c)
+    b = consts[names[1]].astype(np.float64) if names[1] else np.zeros(c)
+    scale = w / np.sqrt(consts[names[3]].astype(np.float64) + eps)
+    return scale, b - consts[names[2]].astype(np.float64) * scale
+
+
+def _const_linear(node, consts):
+    """(weight, bias or None) of a linear whose weight and bias are constants, else None."""
+    if node.op != "call_function" or node.target != aten.linear.default:
+        return None
+    w = node.args[1]
+    b = node.args[2] if len(node.args) > 2 else None
+    if not isinstance(w, torch.fx.Node) or w.name not in consts:
+        return None
+    if b is not None and (not isinstance(b, torch.fx.Node) or b.name not in consts):
+        return None
+    return consts[w.name].astype(np.float64), None if b is None else consts[b.name].astype(np.float64)
+
+
+def _new_const(graph, consts, base: str, value: np.ndarray):
+    name = base
+    k = 1
+    while name in consts:
+        name = f"{base}_{k}"
+        k += 1
+    first = next(iter(graph.nodes))
+    with graph.inserting_before(first):
+        node = graph.placeholder(name)
+    node.meta["val"] = torch.from_numpy(value)
+    consts[node.name] = value
+    return node
+
+
+def fold_batchnorm_into_linear(graph: torch.fx.Graph, consts: dict) -> int:
+    """Fold eval BatchNorms with constant statistics into neighbouring linears with constant weights.
+
+    - ``linear -> bn`` (the linear's only user is the norm): ``W' = scale[:, None] * W``,
+      ``b' = scale * b + shift``; the norm disappears.
+    - ``bn -> linear, linear, ...`` (every user of the norm is such a linear, e.g. JetFormer's
+      q/k/v): ``W' = W * scale[None, :]``, ``b' = W @ shift + b``.
+
+    A norm costs a full pass over its tensor on the CPU and a kernel with its own latency in
+    hardware; folded, it costs nothing. Folding is done in float64 and rounded once, so results
+    move by float32 rounding only. ``consts`` (placeholder name -> array) gains the new weights.
+    """
+    count = 0
+    for bn in list(graph.nodes):
+        params = _bn_params(bn, consts)
+        if params is None:
+            continue
+        scale, shift = params
+        src = bn.args[0]
+        lin = _const_linear(src, consts) if isinstance(src, torch.fx.Node) else None
+        if lin is not None and len(src.users) == 1:
+            w, b = lin
+            b = np.zeros(w.shape[0]) if b is None else b
+            wn = _new_const(graph, consts, f"{src.name}_bn_w", (scale[:, None] * w).astype(np.float32))
+            bnode = _new_const(graph, consts, f"{src.name}_bn_b", (scale * b + shift).astype(np.float32))
+            src.args = (src.args[0], wn, bnode)
+            bn.replace_all_uses_with(src)
+            graph.erase_node(bn)
+            count += 1
+            continue
+        users = list(bn.users)
+        lins = [_const_linear(u, consts) for u in users]
+        if users and all(lin is not None for lin in lins):
+            for u, (w, b) in zip(users, lins):
+                b = np.zeros(w.shape[0]) if b is None else b
+                wn = _new_const(graph, consts, f"{u.name}_bn_w", (w * scale[None, :]).astype(np.float32))
+                bnode = _new_const(graph, consts, f"{u.name}_bn_b", (w @ shift + b).astype(np.float32))
+                u.args = (bn.args[0], wn, bnode)
+            graph.erase_node(bn)
+            count += 1
     return count

@@ -136,11 +136,12 @@ class GraphImporter:
         return out
 
     def run(self):
-        from .fusion import fuse_channels_last_batchnorm
+        from .fusion import fold_batchnorm_into_linear, fuse_channels_last_batchnorm
 
         graph = self.ep.graph
         fuse_channels_last_batchnorm(graph)
         consts = self._constants()
+        fold_batchnorm_into_linear(graph, consts)
         user_inputs = [n for n in graph.nodes if n.op == "placeholder" and n.name not in consts]
         in_types = []
         for n in user_inputs:
