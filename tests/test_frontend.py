@@ -104,3 +104,13 @@ def test_batchnorms_next_to_linears_are_folded():
     x = torch.randn(16, 8, 3)
     with torch.no_grad():
         np.testing.assert_allclose(from_pytorch(m, x)(x), m(x).numpy(), rtol=1e-5, atol=1e-5)
+
+
+class _Half(torch.nn.Module):
+    def forward(self, x):
+        return x.to(torch.float64) * 2
+
+
+def test_dtype_conversion_is_refused_not_dropped():
+    with pytest.raises(UnsupportedOpError, match=r"aten\.to.*conversion from torch\.float32 to torch\.float64"):
+        from_pytorch(_Half().eval(), torch.randn(2, 3))

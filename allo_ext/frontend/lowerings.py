@@ -61,9 +61,17 @@ def _alias_reshape(x: Buffer, shape: tuple) -> Buffer:
 
 
 # ---------------------------------------------------------------------------- identity
-@register_lowering("aten.contiguous", "aten.clone", "aten.alias", "aten.detach", "aten.lift_fresh_copy",
-                   "aten._to_copy")
+@register_lowering("aten.contiguous", "aten.clone", "aten.alias", "aten.detach", "aten.lift_fresh_copy")
 def _identity(ctx, node, x, *args, **kwargs):
+    return x
+
+
+@register_lowering("aten._to_copy", "aten.to.dtype", "aten.to.dtype_layout")
+def _to_copy(ctx, node, x, *args, **kwargs):
+    src = node.args[0].meta["val"].dtype
+    dst = node.meta["val"].dtype
+    if src != dst:
+        raise NotImplementedError(f"conversion from {src} to {dst}; the compiled model computes in {ctx.dtype}")
     return x
 
 
