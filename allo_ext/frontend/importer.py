@@ -15,11 +15,11 @@ from typing import Callable
 import numpy as np
 import torch
 from torch_mlir import ir
-from torch_mlir.dialects import func
+from torch_mlir.dialects import arith, func
 
 from ..lang.errors import AlloError
 from ..lang.module import ModuleBuilder
-from ..lang.types import float32, from_numpy
+from ..lang.types import DType, float32, from_numpy
 from ..lang.values import Buffer
 from .errors import UnsupportedOpError
 
@@ -88,6 +88,13 @@ class LoweringContext:
                             f"arguments to kernel '{kernel_fn.__name__}', which takes {len(arg_types)}")
         operands = []
         for n, t, a in zip(names, arg_types, args):
+            if isinstance(t, DType):  # a scalar argument: a compile-time number becomes a constant
+                if isinstance(a, Buffer) or np.ndim(a) != 0:
+                    raise AlloError(f"lowering of {self.where()}: argument '{n}' of kernel '{kernel_fn.__name__}' "
+                                    f"is a scalar {t}; pass a number, got {a!r}")
+                v = float(a) if t.is_float else int(a)
+                operands.append(arith.constant(t.mlir(), v))
+                continue
             b = self.buffer(a, name=n)
             if b.type != t:
                 raise AlloError(f"lowering of {self.where()}: argument '{n}' of kernel '{kernel_fn.__name__}' "
