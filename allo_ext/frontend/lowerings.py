@@ -330,24 +330,25 @@ def _log_softmax(ctx, node, x, dim, *rest):
     return ctx.call(K.log_softmax(ctx.dtype, _shape(x), dim), x)
 
 
-@register_lowering("aten.mean.dim")
-def _mean(ctx, node, x, dims, keepdim=False, *rest):
-    dims = [dims] if isinstance(dims, int) else list(dims)
+def _reduce(ctx, factory, x, dims, keepdim):
+    """One reduction kernel per reduced dim, innermost first (a mean of means is the mean here:
+    every slice has the same size)."""
     rank = len(_shape(x))
+    dims = range(rank) if dims is None else [dims] if isinstance(dims, int) else dims
     y = x
-    for d in sorted((_norm_dim(d, rank) for d in dims), reverse=True):
-        y = ctx.call(K.mean_pool(ctx.dtype, _shape(y), d), y)
+    for d in sorted({_norm_dim(d, rank) for d in dims}, reverse=True):
+        y = ctx.call(factory(ctx.dtype, _shape(y), d), y)
     return reshape(ctx, y, ctx.out_shape) if keepdim else y
+
+
+@register_lowering("aten.mean.dim")
+def _mean(ctx, node, x, dims=None, keepdim=False, *rest):
+    return _reduce(ctx, K.mean_pool, x, dims, keepdim)
 
 
 @register_lowering("aten.sum.dim_IntList")
-def _sum(ctx, node, x, dims, keepdim=False, *rest):
-    dims = [dims] if isinstance(dims, int) else list(dims)
-    rank = len(_shape(x))
-    y = x
-    for d in sorted((_norm_dim(d, rank) for d in dims), reverse=True):
-        y = ctx.call(K.reduce_sum(ctx.dtype, _shape(y), d), y)
-    return reshape(ctx, y, ctx.out_shape) if keepdim else y
+def _sum(ctx, node, x, dims=None, keepdim=False, *rest):
+    return _reduce(ctx, K.reduce_sum, x, dims, keepdim)
 
 
 # ---------------------------------------------------------------------------- attention
