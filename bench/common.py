@@ -82,11 +82,11 @@ def bar_chart(name: str, title: str, labels: list[str], series: dict[str, list[f
     out.mkdir(parents=True, exist_ok=True)
     n = max(len(series), 1)
     width = 0.8 / n
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(labels) * n / 2 + 2), 4))
+    fig, ax = plt.subplots(figsize=(min(11.0, max(6.0, 0.9 * len(labels) * n + 2)), 4.5))
     for k, (who, values) in enumerate(series.items()):
         xs = [i + (k - (n - 1) / 2) * width for i in range(len(labels))]
         ax.bar(xs, values, width, label=who)
-    ax.set_xticks(range(len(labels)), labels)
+    ax.set_xticks(range(len(labels)), labels, rotation=25 if len(labels) > 4 else 0, ha="right" if len(labels) > 4 else "center")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     if log:

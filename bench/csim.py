@@ -150,10 +150,19 @@ def main(argv=None):
     name = "csim-quick" if args.quick else "csim"
     js, mdp = write_results(name, data, md)
     mlp = [r for r in data["rows"] if r["model"] == "particle MLP"]
-    png = bar_chart(name, "Particle MLP: C simulation throughput", [r["tool"] for r in mlp],
-                    {"jets / s": [r["jets_per_s"] for r in mlp]}, "jets / s", log=True)
+    pngs = [bar_chart(name, "Particle MLP: C simulation throughput", [r["tool"] for r in mlp],
+                      {"jets / s": [r["jets_per_s"] for r in mlp]}, "jets / s", log=True)]
+    est = data.get("estimate")
+    if est:
+        # Where the cycles go: total cycles per kernel (cycles per call x calls), the 10 largest
+        # under the default schedule, side by side with the latency schedule.
+        per = {p: {k["name"]: k["cycles"] * k["calls"] for k in e["estimate"]["kernels"] if k["name"] != "forward"}
+               for p, e in est.items()}
+        top = sorted(per["default"], key=per["default"].get, reverse=True)[:10]
+        pngs.append(bar_chart(f"{name}-estimate", "JetFormer.tiny, batch 1: estimated cycles per kernel (all calls)",
+                              top, {p: [per[p].get(k, 0) for k in top] for p in per}, "cycles", log=True))
     print(md)
-    print(f"wrote {js}, {mdp} and {png}")
+    print(f"wrote {js}, {mdp} and {', '.join(map(str, pngs))}")
 
 
 if __name__ == "__main__":
