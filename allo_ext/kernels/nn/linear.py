@@ -62,32 +62,33 @@ def linear3d(T, B, L, K, N, bias=True, loop_order="ijk"):
     check_dims("linear3d", B=B, L=L, K=K, N=N)
     _check_order("linear3d", loop_order)
     if loop_order == "ikj":
-        if bias:
-            def linear3d(X: T[B, L, K], Wt: T[K, N], b: T[N]) -> T[B, L, N]:
-                Z: T[B, L, N]
-                for n in range(B):
-                    for l in range(L):
-                        for j in range(N):
-                            Z[n, l, j] = 0.0
-                        for k in range(K):
-                            xv: T = X[n, l, k]
-                            for j2 in range(N):
-                                Z[n, l, j2] += xv * Wt[k, j2]
+        zero_bias = not bias
+
+        def linear3d(X: T[B, L, K], Wt: T[K, N], b: T[N]) -> T[B, L, N]:
+            Z: T[B, L, N]
+            for n in range(B):
+                for l in range(L):
+                    for j in range(N):
+                        Z[n, l, j] = 0.0
+                    for k in range(K):
+                        xv: T = X[n, l, k]
+                        for j2 in range(N):
+                            Z[n, l, j2] += xv * Wt[k, j2]
+                    if not zero_bias:
                         for j3 in range(N):
                             Z[n, l, j3] += b[j3]
-                return Z
-        else:
-            def linear3d(X: T[B, L, K], Wt: T[K, N]) -> T[B, L, N]:
-                Z: T[B, L, N]
-                for n in range(B):
-                    for l in range(L):
-                        for j in range(N):
-                            Z[n, l, j] = 0.0
-                        for k in range(K):
-                            xv: T = X[n, l, k]
-                            for j2 in range(N):
-                                Z[n, l, j2] += xv * Wt[k, j2]
-                return Z
+            return Z
+
+        linear3d.__allo_kernel__ = "linear3d"  # scheduled as a library kernel when the variant below calls it
+        if bias:
+            return linear3d
+        # One body for both variants, as in _linear_rows: the bias-free one passes zeros that the
+        # compile-time ``zero_bias`` branch never reads.
+        with_bias, zeros = linear3d, np.zeros(N, dtype=T.numpy)
+
+        def linear3d(X: T[B, L, K], Wt: T[K, N]) -> T[B, L, N]:
+            return with_bias(X, Wt, zeros)
+
         return linear3d
     if bias:
         def linear3d(X: T[B, L, K], W: T[N, K], b: T[N]) -> T[B, L, N]:
