@@ -169,6 +169,10 @@ def value_range(value, cache: dict | None = None) -> Range | None:
     except Exception:  # noqa: BLE001
         return None
     if not isinstance(owner, ir.Block):
+        op = owner.operation if hasattr(owner, "operation") else owner
+        if op.name == "affine.apply":  # e.g. what unrolling leaves in place of the induction variable
+            amap = ir.AffineMapAttr(op.attributes["map"]).value
+            return _expr_range(amap.results[0], list(op.operands), amap.n_dims) if len(amap.results) == 1 else None
         return None
     loop = owner.owner
     if loop.name != "affine.for" or ir.BlockArgument(value).arg_number != 0:
