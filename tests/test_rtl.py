@@ -50,6 +50,17 @@ def test_relu_int8_extremes(tmp_path):
     np.testing.assert_array_equal(m(X), np.maximum(X, 0))
 
 
+def test_one_start_token_per_call(tmp_path):
+    """A zero-initialising loop then a writing loop on one output: if the testbench handed the design
+    two start tokens, the second run's zeroing would overwrite the first run's results (seen once)."""
+    s = allo_ext.customize(relu2d(int16, 9, 8))
+    m = s.build(target="rtl", cache_dir=tmp_path)
+    X = np.round(np.random.default_rng(0).standard_normal((9, 8)) * 64).astype(np.int16)
+    np.testing.assert_array_equal(m(X), np.maximum(X, 0))
+    # two loops of 72 iterations, one store each per cycle at best
+    assert m.cycles >= 2 * 72
+
+
 def test_signed_division_and_minmax(tmp_path):
     # CIRCT lowers divsi/remsi as unsigned operators: stage A must expand them, and maxsi/minsi too.
     def k(A: int32[8], B: int32[8]) -> int32[8]:
@@ -110,6 +121,18 @@ def test_float_kernel_refused_naming_precision():
     s = allo_ext.customize(relu2d(float32, 2, 2))
     with pytest.raises(AlloError, match="precision="):
         s.build(target="rtl")
+
+
+def test_float_inside_an_integer_kernel_refused():
+    def k(A: int32[4]) -> int32[4]:
+        Z: int32[4]
+        for i in range(4):
+            t: float32 = float32(A[i]) * 0.5
+            Z[i] = int32(t)
+        return Z
+
+    with pytest.raises(AlloError, match=r"floating point \(arith\.\w+ on f32\).*precision="):
+        allo_ext.customize(k).build(target="rtl")
 
 
 def test_simulator_cache_is_content_addressed_and_verified(tmp_path):

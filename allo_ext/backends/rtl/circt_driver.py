@@ -43,7 +43,9 @@ def to_verilog(mlir_text: str, top: str, buffer_strategy: str = "cycles", timeou
         if r.returncode != 0 or last != "done":
             how = (f"crashed with signal {signal.Signals(-r.returncode).name}" if r.returncode < 0
                    else f"failed (exit {r.returncode})")
-            detail = "\n".join(ln for ln in r.stderr.splitlines() if not ln.startswith("@@stage"))[-3000:]
+            lines = [ln for ln in r.stderr.splitlines() if not ln.startswith("@@stage")]
+            # the diagnostic or assertion comes first; a crash's stack trace after it says little more
+            detail = "\n".join(lines[:20]) + (f"\n... ({len(lines) - 20} more lines)" if len(lines) > 20 else "")
             err = CIRCTError(f"rtl: CIRCT {how} in stage '{last}' on kernel '{top}'.\n{detail.strip()}\n"
                              "(stage A's MLIR, CIRCT's input, is in the error's .mlir attribute)")
             err.mlir = mlir_text

@@ -22,6 +22,11 @@ from ...lang.errors import AlloError
 from ...lang.types import ArrayType, DType
 from ..llvm import _apply_unroll
 
+try:  # the fixed-point lowering shared with target="llvm" (helper `fixed`, landing in parallel)
+    from ...passes.fixed_to_int import fixed_to_int
+except ImportError:  # pragma: no cover - until it lands, fixed kernels are refused by _check_types
+    fixed_to_int = None
+
 PREPARE = ("builtin.module(inline,symbol-dce,buffer-results-to-out-params{modify-public-functions=1 "
            "hoist-static-allocs=1},canonicalize)")
 TO_CF = ("builtin.module(lower-affine,convert-scf-to-cf,func.func(mem2reg),arith-expand,canonicalize,cse,"
@@ -37,6 +42,7 @@ class Port:
     shape: tuple
     role: str  # "in", "out" or "rom"
     data: np.ndarray | None = None  # contents of a ROM (a constant global turned into a port)
+    hw_index: int | None = None  # the design's memory port group in<k>; None if the design never accesses it
 
     @property
     def is_array(self) -> bool:
@@ -104,15 +110,26 @@ def _check_types(schedule):
                 f"({t}); target='rtl' builds integer and fixed-point hardware only. Write the kernel with int or "
                 f"Fixed types, or compile a torch model with precision= (e.g. from_pytorch(..., target='rtl', "
                 f"precision='ap_fixed<16,6>')).")
+        if dt.is_fixed and fixed_to_int is None:
+            raise AlloError(f"rtl: kernel '{schedule.top}' uses fixed point ({t}), but this installation has no "
+                            "fixed-point lowering (allo_ext.passes.fixed_to_int)")
         if not isinstance(t, ArrayType):
             raise AlloError(f"rtl: kernel '{schedule.top}': scalar {n} ({t}) is not supported yet; "
                             "pass it as a one-element array")
-    text = str(schedule.module)
-    m = re.search(r"\b(f16|bf16|f32|f64)\b", text)
-    if m:
-        raise AlloError(f"rtl: kernel '{schedule.top}' computes in floating point ({m.group(1)} inside its body); "
-                        "target='rtl' builds integer and fixed-point hardware only: use int or Fixed types, or "
-                        "precision= when compiling a torch model.")
+
+
+def _check_body(func, top: str):
+    """No float value may reach CIRCT (it segfaults on arith.mulf): name the first op that makes one."""
+    for op in _walk(func):
+        for v in list(op.results) + list(op.operands):
+            t = v.type
+            if isinstance(t, ir.MemRefType) or _is(ir.MemRefType, t):
+                t = ir.MemRefType(t).element_type
+            if isinstance(t, ir.FloatType) or str(t) in ("f16", "bf16", "f32", "f64"):
+                raise AlloError(
+                    f"rtl: kernel '{top}' computes in floating point ({op.name} on {t}); target='rtl' builds "
+                    "integer and fixed-point hardware only: use int or Fixed types in the kernel, or compile a "
+                    "torch model with precision= (e.g. precision='ap_fixed<16,6>').")
 
 
 # ---------------------------------------------------------------------- memref.copy -> loops
@@ -337,6 +354,26 @@ def _blocks(func) -> list:
     return out
 
 
+def _drop_unused_arguments(func) -> list:
+    """Remove memref arguments nothing reads or writes (lower-cf-to-handshake segfaults on a memory
+    without ports, e.g. an input whose every use canonicalize folded away). Returns, per original
+    argument, its index among the remaining ones, or None."""
+    block = func.regions[0].blocks[0]
+    args = list(block.arguments)
+    keep = [bool(list(a.uses)) for a in args]
+    for i in reversed(range(len(args))):
+        if not keep[i]:
+            block.erase_argument(i)
+    ft = ir.FunctionType(ir.TypeAttr(func.attributes["function_type"]).value)
+    func.attributes["function_type"] = ir.TypeAttr.get(
+        ir.FunctionType.get([a.type for a in block.arguments], list(ft.results)))
+    out, n = [], 0
+    for k in keep:
+        out.append(n if k else None)
+        n += k
+    return out
+
+
 # ---------------------------------------------------------------------- entry point
 def lower(schedule, narrow_index: bool = True) -> Lowered:
     _check_types(schedule)
@@ -348,8 +385,11 @@ def lower(schedule, narrow_index: bool = True) -> Lowered:
             if ir.StringAttr(f.attributes["sym_name"]).value != top:
                 f.attributes["sym_visibility"] = ir.StringAttr.get("private")
         _apply_unroll(module)
+        if fixed_to_int is not None:
+            fixed_to_int(module)
         _run(module, PREPARE, "inline and results to out-parameters", top)
         func = _top_func(module, top)
+        _check_body(func, top)
         _copies_to_loops(func)
         roms = _globals_to_ports(module, func)
         _flatten_memrefs(func)
@@ -369,6 +409,7 @@ def lower(schedule, narrow_index: bool = True) -> Lowered:
                                                             "arith.remsi", "memref.get_global", "memref.copy"})})
             if leftover:
                 raise AlloError(f"rtl: ops left after stage A in '{top}' that CIRCT cannot take: {leftover}")
+        used = _drop_unused_arguments(func)
         func.operation.verify()
         text = str(module)
     # circt 1.62's parser does not know the overflow flags.
@@ -378,4 +419,6 @@ def lower(schedule, narrow_index: bool = True) -> Lowered:
     from ...lang.types import from_numpy
 
     ports += [Port(sym.lstrip("_"), from_numpy(d.dtype), d.shape, "rom", d) for sym, d in roms]
+    for k, hw in enumerate(used):
+        ports[k].hw_index = hw
     return Lowered(top, text, ports, bits)

@@ -33,7 +33,7 @@ def memory_ports(sv_ports: list[SVPort], k: int):
 
 def generate(top: str, ports: list[Port], sv_ports: list[SVPort]) -> str:
     names = {p.name for p in sv_ports}
-    start = f"in{len(ports)}"
+    start = f"in{sum(p.hw_index is not None for p in ports)}"
     if f"{start}_valid" not in names or "out0_valid" not in names:
         raise AlloError(f"rtl: module '{top}' has no start/done tokens ({start}_valid, out0_valid); "
                         f"its ports are: {', '.join(sorted(names))}")
@@ -41,9 +41,11 @@ def generate(top: str, ports: list[Port], sv_ports: list[SVPort]) -> str:
     for k, p in enumerate(ports):
         W, S = p.bits, p.size
         decl.append(f"  reg [{W - 1}:0] mem{k} [0:{S - 1}];  // {p.role} {p.name}: {p.dtype}{list(p.shape)}")
-        loads, stores = memory_ports(sv_ports, k)
+        # memory_ports by the design's own numbering (arguments it never accesses were removed)
+        loads, stores = memory_ports(sv_ports, p.hw_index) if p.hw_index is not None else ([], [])
+        h = p.hw_index
         for j, A in loads:
-            n = f"in{k}_ld{j}"
+            n = f"in{h}_ld{j}"
             decl += [f"  wire [{A - 1}:0] {n}_addr; wire {n}_addr_valid, {n}_data_ready;",
                      f"  reg {n}_dv = 1'b0; reg [{W - 1}:0] {n}_dd = {W}'d0;"]
             conn += [f".{n}_addr({n}_addr)", f".{n}_addr_valid({n}_addr_valid)",
@@ -57,7 +59,7 @@ def generate(top: str, ports: list[Port], sv_ports: list[SVPort]) -> str:
     end else if ({n}_data_ready) {n}_dv <= 1'b0;
   end""")
         for j, AW in stores:
-            n = f"in{k}_st{j}"
+            n = f"in{h}_st{j}"
             A = AW - W
             if A < 1:
                 raise AlloError(f"rtl: store port {n} of '{top}' is {AW} bits wide, expected address + {W} data bits")
@@ -99,6 +101,8 @@ module tb;
   reg start_valid = 1'b0;
   wire start_ready, done_valid;
   integer e, rc, item, n_items, max_cycles, cycles;
+  integer starts = 0;  // start tokens the design has taken: exactly one per call
+  always @(posedge clock) if (!reset && start_valid && start_ready) starts <= starts + 1;
   integer {", ".join(handles) if handles else "unused_handle"};
   reg [63:0] word;
 {body}
@@ -116,25 +120,28 @@ module tb;
 {chr(10).join(files)}
     for (item = 0; item < n_items; item = item + 1) begin
 {chr(10).join(per_item)}
-      // Inputs change and outputs are sampled at falling edges only: no race with the design's
-      // rising-edge registers, in Icarus and Verilator alike.
+      // Inputs change at falling edges and are sampled 1 ns later, once the design's combinational
+      // logic has settled: no race with its rising-edge registers, in Icarus and Verilator alike.
       @(negedge clock); reset = 1'b1;
       repeat (2) @(negedge clock);
       reset = 1'b0;
-      @(negedge clock); start_valid = 1'b1;
+      @(negedge clock); start_valid = 1'b1; #1;
       cycles = 0;
       while (!start_ready) begin
-        @(negedge clock); cycles = cycles + 1;
+        @(negedge clock); #1; cycles = cycles + 1;
         if (cycles > max_cycles) begin $display("ALLO_ERROR timeout: start token not accepted (item %0d)", item); $finish; end
       end
-      // valid and ready: the next rising edge takes the start token; count edges from there.
-      @(negedge clock); start_valid = 1'b0; cycles = 1;
+      // valid and ready: the next rising edge takes the start token (exactly one); count edges from there.
+      @(negedge clock); start_valid = 1'b0; #1; cycles = 1;
       while (!done_valid) begin
-        @(negedge clock); cycles = cycles + 1;
+        @(negedge clock); #1; cycles = cycles + 1;
         if (cycles > max_cycles) begin
           $display("ALLO_ERROR timeout: no done token after %0d cycles (item %0d)", max_cycles, item);
           $finish;
         end
+      end
+      if (starts != item + 1) begin
+        $display("ALLO_ERROR testbench: %0d start tokens taken for %0d calls", starts, item + 1); $finish;
       end
 {chr(10).join(dump)}
       $display("ALLO_ITEM %0d %0d", item, cycles);
