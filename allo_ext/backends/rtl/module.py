@@ -27,23 +27,36 @@ from .yosys import Resources, script as yosys_script, synthesize
 MARKER = ".allo-ext-rtl"
 
 
-def _to_words(p: Port, arr: np.ndarray) -> np.ndarray:
-    """Element values -> unsigned W-bit words (two's complement)."""
-    a = np.asarray(arr)
-    if p.dtype.is_fixed:  # stored integers, already quantised by the caller
-        pass
-    return (a.astype(np.int64).ravel() & ((1 << p.bits) - 1)).astype(np.uint64) if p.bits < 64 else \
-        a.astype(np.int64).ravel().view(np.uint64)
+def _raw(p: Port, arr) -> np.ndarray:
+    """Element values -> the integers the hardware stores. Fixed point: real numbers quantised with
+    the type's modes (as target="llvm" and csim do), then the raw two's complement integers."""
+    if p.dtype.is_fixed and p.role != "rom":
+        from ...lang import fixed as fx
+
+        return fx.quantize(np.asarray(arr, dtype=np.float64), p.dtype)
+    return np.asarray(arr)
+
+
+def _to_words(p: Port, arr) -> np.ndarray:
+    """Stored integers -> unsigned ``bits``-wide words (two's complement)."""
+    a = np.asarray(arr).ravel()
+    u = a if a.dtype == np.uint64 else a.astype(np.int64).view(np.uint64)
+    return u if p.bits >= 64 else u & np.uint64((1 << p.bits) - 1)
 
 
 def _from_words(p: Port, words: np.ndarray) -> np.ndarray:
+    """Words -> values in the port's storage dtype (sign-extended when signed)."""
     w = words.astype(np.uint64)
     if p.bits < 64:
         w = w & np.uint64((1 << p.bits) - 1)
     v = w.view(np.int64) if p.bits == 64 else w.astype(np.int64)
     if p.dtype.signed and p.bits < 64:
         v = np.where(v >= (1 << (p.bits - 1)), v - (1 << p.bits), v)
-    return v.astype(p.dtype.numpy)
+    return v.astype(_storage_dtype(p))
+
+
+def _storage_dtype(p: Port) -> np.dtype:
+    return np.dtype(p.dtype.storage_numpy) if p.dtype.is_fixed else np.dtype(p.dtype.numpy)
 
 
 def _write_hex(path: Path, words: np.ndarray, bits: int):
@@ -60,6 +73,14 @@ def _read_hex(path: Path, count: int, what: str) -> np.ndarray:
     if any("x" in ln.lower() or "z" in ln.lower() for ln in lines):
         raise AlloError(f"rtl: {what} holds undefined (x/z) bits after the simulation")
     return np.array([int(ln, 16) for ln in lines], dtype=np.uint64)
+
+
+def _dequantize(p: Port, o: np.ndarray) -> np.ndarray:
+    if not p.dtype.is_fixed:
+        return o
+    from ...lang import fixed as fx
+
+    return fx.dequantize(fx.from_storage(o, p.dtype), p.dtype)
 
 
 class RTLModule:
@@ -100,10 +121,13 @@ class RTLModule:
         if len(args) != len(self.inputs):
             raise CallError(f"kernel '{self.name}' takes {len(self.inputs)} argument(s) ({self._signature()}), "
                             f"got {len(args)}")
+        # fixed-point arrays come as real numbers (any float or int dtype), like target="llvm" takes them
+        args = [np.asarray(a, dtype=np.float64) if p.dtype.is_fixed and np.asarray(a).dtype.kind in "fiu" else a
+                for p, a in zip(self.inputs, args)]
         plan = BatchPlan(self.name, self.inputs, args)
         n = plan.batch if plan.batch is not None else 1
         sim = self.simulation()
-        specs = [(plan.output_shape(p), p.dtype.numpy) for p in self.outputs]
+        specs = [(plan.output_shape(p), _storage_dtype(p)) for p in self.outputs]
         self._last_inputs = [plan.item_args(args, 0)]
 
         def invoke(outs):
@@ -118,6 +142,7 @@ class RTLModule:
             self.cycles = cycles[-1]
 
         outs = run_poisoned(self.name, specs, invoke)
+        outs = [_dequantize(p, o) for p, o in zip(self.outputs, outs)]
         if not outs:
             return None
         return outs[0] if len(outs) == 1 else tuple(outs)
@@ -138,7 +163,7 @@ class RTLModule:
                 o = next(outs_it)
                 items = [o[b] if plan.style == "extra" else o[b:b + 1] for b in range(n)] if plan.batch is not None \
                     else [o]
-            words = np.concatenate([_to_words(p, x) for x in items])
+            words = np.concatenate([_to_words(p, _raw(p, x)) for x in items])
             _write_hex(d / f"mem{k}.in", words, p.bits)
 
     def _read_outputs(self, d: Path, outs, n: int):
@@ -173,15 +198,15 @@ class RTLModule:
         for name, text in files.items():
             (d / name).write_text(text)
             out[name] = d / name
-        example = self._last_inputs[0] if self._last_inputs else [np.zeros(p.shape, p.dtype.numpy) for p in self.inputs]
+        example = self._last_inputs[0] if self._last_inputs else [np.zeros(p.shape, _storage_dtype(p)) for p in self.inputs]
         ins = iter(example)
         for k, p in enumerate(self.ports):
             if p.role == "rom":
                 _write_hex(d / f"rom{k}.hex", _to_words(p, p.data), p.bits)
                 out[f"rom{k}.hex"] = d / f"rom{k}.hex"
             else:
-                a = next(ins) if p.role == "in" else np.zeros(p.shape, p.dtype.numpy)
-                _write_hex(d / f"mem{k}.in", _to_words(p, a), p.bits)
+                a = next(ins) if p.role == "in" else np.zeros(p.shape, _storage_dtype(p))
+                _write_hex(d / f"mem{k}.in", _to_words(p, _raw(p, a) if p.role == "in" else a), p.bits)
                 out[f"mem{k}.in"] = d / f"mem{k}.in"
         return out
 
