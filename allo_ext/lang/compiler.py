@@ -12,6 +12,7 @@ math. Conventions the schedule and the backends rely on:
 from __future__ import annotations
 
 import ast
+import contextlib
 import inspect
 import textwrap
 from typing import Callable
@@ -260,7 +261,7 @@ class FunctionCompiler(ExpressionsMixin, CoercionMixin, ast.NodeVisitor):
             raise self.err(node, "loops must iterate over grid(...) or range(...)")
         fname = it.func.id if isinstance(it.func, ast.Name) else ast.unparse(it.func)
         kw = {k.arg: k.value for k in it.keywords}
-        if fname.endswith("grid"):
+        if fname.endswith("grid") or fname.endswith("reduction"):
             dims, tuple_target = [], False
             for a in it.args:
                 v = self.try_const(a.value if isinstance(a, ast.Starred) else a)
@@ -272,7 +273,7 @@ class FunctionCompiler(ExpressionsMixin, CoercionMixin, ast.NodeVisitor):
             if any(not isinstance(d, (int, np.integer)) for d in dims):
                 raise self.err(node, f"grid bounds must be compile-time ints, got {ast.unparse(it)!r}")
             band = self.try_const(kw["name"]) if "name" in kw else None
-            self.emit_grid(node, [(0, int(d), 1) for d in dims], band, tuple_target)
+            self.emit_grid(node, [(0, int(d), 1) for d in dims], band, tuple_target, self.loop_hints(node, kw))
         elif fname == "range":
             args = [self.try_const(a) for a in it.args]
             if any(not isinstance(a, (int, np.integer)) for a in args) or not 1 <= len(args) <= 3:
@@ -281,11 +282,45 @@ class FunctionCompiler(ExpressionsMixin, CoercionMixin, ast.NodeVisitor):
             if step <= 0:
                 raise self.err(node, f"range step must be positive, got {step}")
             band = self.try_const(kw["name"]) if "name" in kw else None
-            self.emit_grid(node, [(int(lb), int(ub), int(step))], band, False)
+            self.emit_grid(node, [(int(lb), int(ub), int(step))], band, False, self.loop_hints(node, kw))
         else:
             raise self.err(node, f"cannot loop over '{fname}(...)': use grid(...) or range(...)")
 
-    def emit_grid(self, node, bounds, band, tuple_target):
+    def loop_hints(self, node, kw) -> dict:
+        """``pipeline=``/``unroll=`` of a loop header, as Allo reads them: ``True`` or a number applies
+        to the innermost loop (II 1 / full unroll for ``True``), a list gives one value per loop."""
+        hints = {}
+        for key in ("pipeline", "unroll"):
+            if key not in kw:
+                continue
+            v = self.try_const(kw[key])
+            ok = isinstance(v, (bool, int, np.integer)) or (
+                isinstance(v, (list, tuple)) and all(isinstance(x, (bool, int, np.integer)) for x in v))
+            if not ok:
+                raise self.err(node, f"{key}= must be a compile-time bool, int or list of them, got "
+                                     f"{ast.unparse(kw[key])!r}")
+            hints[key] = v
+        unknown = set(kw) - {"name", "pipeline", "unroll"}
+        if unknown:
+            raise self.err(node, f"unknown loop option(s) {', '.join(sorted(unknown))}; loops take name=, "
+                                 "pipeline= and unroll=")
+        return hints
+
+    def _apply_hints(self, node, loops, hints):
+        for key, v in hints.items():
+            per_loop = list(v) if isinstance(v, (list, tuple)) else [False] * (len(loops) - 1) + [v]
+            if len(per_loop) > len(loops):
+                raise self.err(node, f"{key}= lists {len(per_loop)} values for {len(loops)} loop(s)")
+            for loop, x in zip(loops, per_loop):
+                if x is False or x is None:
+                    continue
+                n = int(x) if not isinstance(x, bool) else (1 if key == "pipeline" else 0)
+                if key == "pipeline" and n < 1 or key == "unroll" and n < 0:
+                    raise self.err(node, f"{key}={x!r} is out of range")
+                attr = "hls.pipeline_ii" if key == "pipeline" else "hls.unroll"
+                loop.attributes[attr] = ir.IntegerAttr.get(ir.IntegerType.get_signless(32), n)
+
+    def emit_grid(self, node, bounds, band, tuple_target, hints=None):
         tgt = node.target
         if tuple_target or len(bounds) != 1:
             if isinstance(tgt, ast.Tuple):
@@ -302,26 +337,32 @@ class FunctionCompiler(ExpressionsMixin, CoercionMixin, ast.NodeVisitor):
             names, bind_as = [tgt.id], None
         band = band or bind_as or names[0]
         self.scopes.append({})
-        ivs, ips = [], []
-        for axis, (lb, ub, step) in zip(names, bounds):
-            loop = affine.AffineForOp(lb, ub, step)
-            full = band if (len(bounds) == 1 and band == axis) else f"{band}.{axis}"
-            full = self.unique_loop_name(full)
-            loop.attributes["loop_name"] = ir.StringAttr.get(full)
-            loop.attributes["op_name"] = ir.StringAttr.get(band)
-            iv = Idx.leaf(loop.induction_variable)
-            ivs.append(iv)
-            if bind_as is None:
-                self.bind(axis, iv)
-            ip = ir.InsertionPoint(loop.body)
-            ip.__enter__()
-            ips.append(ip)
-        if bind_as is not None:
-            self.bind(bind_as, tuple(ivs))
-        self.visit_body(node.body)
-        for ip in reversed(ips):
-            affine.AffineYieldOp([])
-            ip.__exit__(None, None, None)
+        ivs, loops = [], []
+        # Insertion points are entered by hand (one per loop of the nest); the ExitStack leaves them
+        # in reverse order even when the body raises, so the real error reaches the user instead
+        # of MLIR's "Unbalanced Location enter/exit".
+        with contextlib.ExitStack() as stack:
+            for axis, (lb, ub, step) in zip(names, bounds):
+                loop = affine.AffineForOp(lb, ub, step)
+                full = band if (len(bounds) == 1 and band == axis) else f"{band}.{axis}"
+                full = self.unique_loop_name(full)
+                loop.attributes["loop_name"] = ir.StringAttr.get(full)
+                loop.attributes["op_name"] = ir.StringAttr.get(band)
+                iv = Idx.leaf(loop.induction_variable)
+                ivs.append(iv)
+                loops.append(loop)
+                if bind_as is None:
+                    self.bind(axis, iv)
+                stack.enter_context(ir.InsertionPoint(loop.body))
+            if bind_as is not None:
+                self.bind(bind_as, tuple(ivs))
+            self._apply_hints(node, loops, hints or {})
+            self.visit_body(node.body)
+            if loops:
+                affine.AffineYieldOp([])
+        for loop in loops[:-1]:
+            with ir.InsertionPoint(loop.body):
+                affine.AffineYieldOp([])
         self.scopes.pop()
 
     def unique_loop_name(self, name: str) -> str:
@@ -360,19 +401,21 @@ class FunctionCompiler(ExpressionsMixin, CoercionMixin, ast.NodeVisitor):
 
     def elementwise_nest(self, shape, band: str, body):
         """A loop nest ``band.d0, band.d1, ...`` over ``shape`` calling ``body(indices)`` innermost."""
-        ips, ivs = [], []
-        for k, d in enumerate(shape):
-            loop = affine.AffineForOp(0, d, 1)
-            loop.attributes["loop_name"] = ir.StringAttr.get(self.unique_loop_name(f"{band}.d{k}"))
-            loop.attributes["op_name"] = ir.StringAttr.get(band)
-            ivs.append(Idx.leaf(loop.induction_variable))
-            ip = ir.InsertionPoint(loop.body)
-            ip.__enter__()
-            ips.append(ip)
-        body(ivs)
-        for ip in reversed(ips):
-            affine.AffineYieldOp([])
-            ip.__exit__(None, None, None)
+        loops, ivs = [], []
+        with contextlib.ExitStack() as stack:  # see emit_grid
+            for k, d in enumerate(shape):
+                loop = affine.AffineForOp(0, d, 1)
+                loop.attributes["loop_name"] = ir.StringAttr.get(self.unique_loop_name(f"{band}.d{k}"))
+                loop.attributes["op_name"] = ir.StringAttr.get(band)
+                ivs.append(Idx.leaf(loop.induction_variable))
+                loops.append(loop)
+                stack.enter_context(ir.InsertionPoint(loop.body))
+            body(ivs)
+            if loops:
+                affine.AffineYieldOp([])
+        for loop in loops[:-1]:
+            with ir.InsertionPoint(loop.body):
+                affine.AffineYieldOp([])
 
     def fill(self, buf: Buffer, v: TV):
         self.elementwise_nest(buf.type.shape, f"init_{buf.name}", lambda ivs: self.store(buf, ivs, v))

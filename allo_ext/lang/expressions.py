@@ -13,6 +13,7 @@ import numpy as np
 from torch_mlir import ir
 from torch_mlir.dialects import arith, func, math, memref
 
+from . import implicit
 from .errors import KernelTypeError
 from .index_expr import Idx
 from .signature import is_kernel, kernel_signature
@@ -64,6 +65,18 @@ class ExpressionsMixin:
 
     def expr_Subscript(self, node):
         base = self.eval(node.value)
+        if callable(base) and not isinstance(base, (DType, Buffer)):  # k[T, M]: instantiate a generic kernel
+            from .generic import instantiate
+
+            args = self.try_const(node.slice)
+            if args is None:
+                raise self.err(node, f"the type arguments of '{ast.unparse(node)}' must be compile-time values")
+            try:
+                return instantiate(base, args)
+            except KernelTypeError:
+                raise
+            except Exception as e:  # noqa: BLE001
+                raise self.err(node, str(e)) from e
         if isinstance(base, tuple):  # compile-time tuple indexing, e.g. i[0] of a grid tuple
             k = self.try_const(node.slice)
             if not isinstance(k, int):
@@ -134,6 +147,12 @@ class ExpressionsMixin:
         return TV(fn(x, y), t)
 
     def index_binop(self, node, op, a, b):
+        if implicit.enabled():  # Allo: an index meeting a typed number takes the number's type
+            for x, y in ((a, b), (b, a)):
+                if isinstance(x, Idx) and isinstance(y, TV) and not y.dtype.is_index and not y.dtype.is_fixed:
+                    cx = self.cast(node, x, y.dtype)
+                    return self.binop(node, op, cx, y) if x is a else self.binop(node, op, y, cx)
+
         def as_idx(v):
             if isinstance(v, Idx):
                 return v

@@ -1,0 +1,191 @@
+"""Allo's Python API on top of allo_ext: ``import allo_ext.compat as allo``.
+
+Kernels written for Allo (cornell-zhang/allo) use ``allo.customize(k, instantiate=[...])``,
+``allo.grid``/``allo.reduction``, Allo's type names (``Int(N)``, ``UInt(N)``, ``int4``, ``bool``,
+``float16``, ``ConstExpr``...), ``Partition.Complete`` and modules that cast their inputs. This
+module maps those names onto the language in ``allo_ext.lang`` and the schedule in
+``allo_ext.schedule``; Allo-syntax source files (PEP 695 generic headers) load with
+``allo_ext.lang.source.load_allo_source``. What Allo has and we do not raises
+``UnsupportedFeature`` naming the feature, never a silent difference.
+"""
+from __future__ import annotations
+
+import builtins as _b
+import contextlib
+import enum
+import inspect
+
+import numpy as np
+
+from ..lang import (AlloError, ArrayType, DType, Fixed, Float, Index, KernelSyntaxError, ScheduleError, UFixed,  # noqa: F401
+                    bool_, ceil, erf, exp, float32, float64, floor, index, int1, int8, int16, int32, int64, log, sqrt,
+                    tanh, uint8, uint16, uint32, uint64)
+from ..lang import Int as _Int
+from ..lang.implicit import allo_typing
+from ..lang.generic import CALLER_NAMES, instantiate as _instantiate, is_generic
+from ..lang.types import bfloat16, float16  # noqa: F401
+from ..schedule import BufferHandle, LoopHandle, Schedule
+from ..schedule import customize as _customize
+from .errors import CompileExit, UnsupportedFeature, UnsupportedName
+from .module import CompatCPUModule, compat_build
+
+bool = bool_  # noqa: A001  (Allo's name for int1)
+
+
+def Int(bits: int) -> DType:  # noqa: N802
+    return _Int(bits)
+
+
+def UInt(bits: int) -> DType:  # noqa: N802
+    return _Int(bits, signed=False)
+
+
+int2, int4, uint1, uint2, uint4 = Int(2), Int(4), UInt(1), UInt(2), UInt(4)
+
+
+class _Wrapper:
+    """``ConstExpr[int32]`` / ``Stateful[int32]``: a marker around a type."""
+
+    def __init__(self, kind: str, inner=None):
+        self.kind, self.inner = kind, inner
+
+    def __getitem__(self, inner):
+        return _Wrapper(self.kind, inner)
+
+    def __repr__(self) -> str:
+        return f"{self.kind}[{self.inner!r}]"
+
+
+ConstExpr = _Wrapper("ConstExpr")
+Stateful = _Wrapper("Stateful")
+
+
+class Partition(enum.Enum):
+    Complete = "complete"
+    Block = "block"
+    Cyclic = "cyclic"
+
+
+def grid(*dims, name: str | None = None, pipeline=False, unroll=False):
+    """Python meaning (a kernel run as plain Python): every index tuple of ``dims``."""
+    return np.ndindex(*[int(d) for d in dims])
+
+
+reduction = grid
+
+
+@contextlib.contextmanager
+def meta_if(cond):
+    yield
+
+
+@contextlib.contextmanager
+def meta_elif(cond):
+    yield
+
+
+@contextlib.contextmanager
+def meta_else():
+    yield
+
+
+@contextlib.contextmanager
+def meta_for(*args):
+    yield
+
+
+def _builtin(name, fn):
+    def f(*args, name=None):
+        return fn(*args)
+
+    f.__name__ = name
+    f.__allo_builtin__ = name
+    return f
+
+
+sin = _builtin("sin", np.sin)
+cos = _builtin("cos", np.cos)
+tan = _builtin("tan", np.tan)
+log2 = _builtin("log2", np.log2)
+log10 = _builtin("log10", np.log10)
+power = _builtin("power", np.power)
+abs = _builtin("abs", np.abs)  # noqa: A001
+
+
+def customize(fn, instantiate=None, verbose: _b.bool = False, enable_tensor: _b.bool = False, context=None,
+              lower_linalg: _b.bool = False, global_vars: dict | None = None, **unknown) -> Schedule:
+    """Allo's ``customize``: compile ``fn`` (instantiated first if generic) into a Schedule.
+
+    Names a kernel uses are looked up, as in Allo, in the caller's frame too (kernels and sizes
+    defined inside a test function). Compile errors end with ``SystemExit`` as in Allo
+    (``CompileExit``, which is also an ``AlloError`` carrying the message)."""
+    if unknown:
+        raise UnsupportedFeature(f"customize(): option(s) {', '.join(unknown)} are not supported")
+    if enable_tensor:
+        raise UnsupportedFeature("customize(enable_tensor=True): the tensor (linalg-on-tensors) path is not "
+                                 "implemented; kernels are compiled to memrefs")
+    frame = inspect.currentframe().f_back
+    names = dict(frame.f_locals) if global_vars is None else dict(global_vars)
+    token = CALLER_NAMES.set((frame.f_code.co_filename, names))
+    try:
+        if instantiate is not None:
+            fn = _instantiate(fn, instantiate)
+        elif is_generic(fn):
+            raise KernelSyntaxError(f"kernel '{fn.__name__}' is generic: pass instantiate=[...] to customize")
+        try:
+            with allo_typing():
+                s = _customize(fn)
+        except UnsupportedFeature:
+            raise
+        except KernelSyntaxError as e:
+            raise CompileExit(str(e)) from e
+    finally:
+        CALLER_NAMES.reset(token)
+    s.__class__ = CompatSchedule
+    s.inst_list = list(instantiate) if isinstance(instantiate, (list, tuple)) else []
+    if verbose:
+        print(s.module)
+    return s
+
+
+class CompatSchedule(Schedule):
+    """Our Schedule with Allo's ``build`` (input casting, ``target=`` names) and the primitives
+    we cannot realise reported as such."""
+
+    inst_list: list = []
+
+    def build(self, target: str | None = None, mode: str | None = None, project: str | None = None, **options):
+        return compat_build(self, target, mode, project, **options)
+
+    def _unsupported(self, prim: str, why: str):
+        raise UnsupportedFeature(f"schedule primitive '{prim}' is not supported: {why}")
+
+    def reuse_at(self, *a, **k):
+        self._unsupported("reuse_at", "reuse buffers (line/window buffers) are not generated")
+
+    def buffer_at(self, *a, **k):
+        self._unsupported("buffer_at", "write-back buffers at a loop level are not generated")
+
+    def compute_at(self, *a, **k):
+        self._unsupported("compute_at", "loop fusion across producer/consumer nests is not implemented")
+
+    def reshape(self, *a, **k):
+        self._unsupported("reshape", "buffer reshaping is not implemented")
+
+    def to(self, *a, **k):
+        self._unsupported("to", "streams/FIFOs between kernels are not implemented")
+
+    def unfold(self, *a, **k):
+        self._unsupported("unfold", "spatial unfolding of loops into PE arrays is not implemented")
+
+    def parallel(self, *a, **k):
+        self._unsupported("parallel", "parallel loops are not marked")
+
+    def fuse(self, *a, **k):
+        self._unsupported("fuse", "loop fusion is not implemented")
+
+
+def __getattr__(name):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    raise UnsupportedName(f"allo.{name} is not provided by allo_ext's Allo compatibility layer")

@@ -1,0 +1,1 @@
+from allo_ext.compat import __getattr__  # noqa: F401
