@@ -40,7 +40,11 @@ def UInt(bits: int) -> DType:  # noqa: N802
     return _Int(bits, signed=False)
 
 
-int2, int4, uint1, uint2, uint4 = Int(2), Int(4), UInt(1), UInt(2), UInt(4)
+int2, int4, uint1, uint2, uint4, int128 = Int(2), Int(4), UInt(1), UInt(2), UInt(4), Int(128)
+
+
+def Struct(fields):  # noqa: N802
+    raise UnsupportedFeature("struct types (allo.ir.types.Struct) are not supported")
 
 
 class _Wrapper:

@@ -21,6 +21,7 @@ import numpy as np
 from torch_mlir import ir
 from torch_mlir.dialects import affine, func, memref, scf
 
+from .allo_stmts import AlloStatementsMixin, meta_kind
 from .coercion import CoercionMixin
 from .errors import KernelSyntaxError
 from .expressions import ExpressionsMixin
@@ -30,7 +31,7 @@ from .types import ArrayType, DType
 from .values import TV, Buffer, Literal, ScalarVar
 
 
-class FunctionCompiler(ExpressionsMixin, CoercionMixin, ast.NodeVisitor):
+class FunctionCompiler(AlloStatementsMixin, ExpressionsMixin, CoercionMixin, ast.NodeVisitor):
     """Turns one Python function into one func.func inside ``module_builder``'s module."""
 
     def __init__(self, module_builder, fn: Callable, sym_name: str):
@@ -115,9 +116,17 @@ class FunctionCompiler(ExpressionsMixin, CoercionMixin, ast.NodeVisitor):
         return f
 
     def visit_body(self, stmts):
+        chain = None  # state of an open meta_if/meta_elif/meta_else chain (see allo_stmts)
         for i, s in enumerate(stmts):
-            if self.returned:
+            kind = meta_kind(s)
+            if self.returned and not (kind in ("meta_elif", "meta_else") and chain is not None):
                 raise self.err(s, "statements after 'return' are not allowed")
+            if kind is not None:
+                self._line = self.first_line + s.lineno - 1
+                with self.loc(s):
+                    chain = self.visit_meta(s, kind, chain)
+                continue
+            chain = None
             if isinstance(s, ast.Return) and len(self.scopes) > 1:
                 raise self.err(s, "'return' is only allowed at the end of the kernel, not inside a loop or if")
             if (i == 0 and isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant)
@@ -142,6 +151,8 @@ class FunctionCompiler(ExpressionsMixin, CoercionMixin, ast.NodeVisitor):
         if not isinstance(node.target, ast.Name):
             raise self.err(node, "annotated assignment must target a plain name, e.g. 'Z: float32[4] = 0.0'")
         name = node.target.id
+        if self.ann_assign_special(node):
+            return
         t = self.try_const(node.annotation)
         if isinstance(t, ArrayType):
             buf = self.alloc(t, name, node)

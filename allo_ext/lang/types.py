@@ -106,15 +106,18 @@ class Float(DType):
     @property
     def numpy(self) -> np.dtype:
         if self.is_bf16:
-            raise TypeError("bfloat16 has no numpy dtype here (ml_dtypes is not installed); "
-                            "use it for intermediate values only")
+            try:
+                import ml_dtypes
+            except ImportError:
+                raise TypeError("bfloat16 arrays need the ml_dtypes package (pip install ml_dtypes)") from None
+            return np.dtype(ml_dtypes.bfloat16)
         return np.dtype(f"float{self.bits}")
 
 
 class Int(DType):
     def __init__(self, bits: int, signed: bool = True):
-        if not 1 <= int(bits) <= 64:
-            raise ValueError(f"Int supports 1 to 64 bits, got {bits}")
+        if not 1 <= int(bits) <= 128:
+            raise ValueError(f"Int supports 1 to 128 bits, got {bits}")
         bits = int(bits)
         self.bits = bits
         self._signed = signed
@@ -138,6 +141,8 @@ class Int(DType):
         if self.bits == 1:
             return np.dtype(np.bool_)
         # odd widths (int4, uint12) are held in the next numpy width, as ap_int<N> is in C++
+        if self.bits > 64:
+            raise TypeError(f"{self.name} has no numpy dtype (wider than 64 bits)")
         width = next(w for w in (8, 16, 32, 64) if w >= self.bits)
         return np.dtype(("int" if self._signed else "uint") + str(width))
 
