@@ -97,7 +97,7 @@ def _for_ops(func_op) -> list:
     out = []
 
     def cb(op):
-        if op.name == "affine.for":
+        if op.name in ("affine.for", "scf.for") and "loop_name" in op.attributes:
             out.append(op)
         return ir.WalkResult.ADVANCE
 
@@ -282,6 +282,9 @@ class Schedule:
         factor = int(factor)
         if factor < 1:
             raise ScheduleError(f"split factor must be >= 1, got {factor}")
+        if op.name != "affine.for":
+            raise ScheduleError(f"split needs constant loop bounds; '{_loop_name(op)}' in '{kernel}' has run-time "
+                                "bounds")
         fop = op.opview
         lbm = ir.AffineMapAttr(op.attributes["lowerBoundMap"]).value
         ubm = ir.AffineMapAttr(op.attributes["upperBoundMap"]).value
@@ -441,14 +444,15 @@ def _bands(kernel: str, func_op) -> dict:
     """Band name -> LoopBand. A band holds a top-level nest and every loop inside it; each loop
     also opens a band of its own name (so nested named grids are reachable directly), and the
     k-th top-level nest is also ``S_<its loop variables>_<k>`` as in Allo."""
-    top = [op.operation for op in func_op.regions[0].blocks[0].operations if op.operation.name == "affine.for"]
+    top = [op.operation for op in func_op.regions[0].blocks[0].operations
+           if op.operation.name in ("affine.for", "scf.for") and "loop_name" in op.operation.attributes]
     bands: dict = {}
 
     def inner(op):  # pre-order: outer loops first, as Allo lists them
         out = []
 
         def cb(o):
-            if o.name == "affine.for":
+            if o.name in ("affine.for", "scf.for") and "loop_name" in o.attributes:
                 out.append(o)
             return ir.WalkResult.ADVANCE
 

@@ -22,6 +22,8 @@ from torch_mlir import ir
 from torch_mlir.dialects import affine, func, memref, scf
 
 from .allo_stmts import AlloStatementsMixin, meta_kind
+from .views import View, ViewsMixin
+from . import implicit
 from .coercion import CoercionMixin
 from .errors import KernelSyntaxError
 from .expressions import ExpressionsMixin
@@ -31,7 +33,14 @@ from .types import ArrayType, DType
 from .values import TV, Buffer, Literal, ScalarVar
 
 
-class FunctionCompiler(AlloStatementsMixin, ExpressionsMixin, CoercionMixin, ast.NodeVisitor):
+def _yield(loop):
+    if isinstance(loop, scf.ForOp):
+        scf.YieldOp([])
+    else:
+        affine.AffineYieldOp([])
+
+
+class FunctionCompiler(AlloStatementsMixin, ViewsMixin, ExpressionsMixin, CoercionMixin, ast.NodeVisitor):
     """Turns one Python function into one func.func inside ``module_builder``'s module."""
 
     def __init__(self, module_builder, fn: Callable, sym_name: str):
@@ -158,6 +167,8 @@ class FunctionCompiler(AlloStatementsMixin, ExpressionsMixin, CoercionMixin, ast
             buf = self.alloc(t, name, node)
             if node.value is not None:
                 init = self.eval(node.value)
+                if isinstance(init, View):
+                    init = self.materialize_view(init)
                 if isinstance(init, Buffer):
                     self.check_same_type(node, init.type, t, "initial value")
                     self.copy_buffer(init, buf)
@@ -199,7 +210,7 @@ class FunctionCompiler(AlloStatementsMixin, ExpressionsMixin, CoercionMixin, ast
         if isinstance(cur, ScalarVar):
             self.store_scalar(cur, self.coerce(node, val, cur.dtype))
         elif cur is None:
-            if isinstance(val, (Buffer, Idx, tuple)):
+            if isinstance(val, (Buffer, Idx, tuple, View)):
                 if isinstance(val, Buffer) and target.id not in self.buffer_names:
                     self.buffer_names.add(target.id)
                 self.bind(target.id, val)
@@ -237,6 +248,8 @@ class FunctionCompiler(AlloStatementsMixin, ExpressionsMixin, CoercionMixin, ast
             raise self.err(node, f"returns {len(vals)} value(s) but the signature declares {len(self.res_types)}")
         out = []
         for v, t in zip(vals, self.res_types):
+            if isinstance(v, View):
+                v = self.materialize_view(v)
             if isinstance(t, ArrayType):
                 if not isinstance(v, Buffer):
                     raise self.err(node, f"must return an array of type {t}, got {v!r}")
@@ -282,14 +295,26 @@ class FunctionCompiler(AlloStatementsMixin, ExpressionsMixin, CoercionMixin, ast
                 else:
                     dims.append(v)
             if any(not isinstance(d, (int, np.integer)) for d in dims):
-                raise self.err(node, f"grid bounds must be compile-time ints, got {ast.unparse(it)!r}")
+                if not implicit.enabled() or tuple_target:
+                    raise self.err(node, f"grid bounds must be compile-time ints, got {ast.unparse(it)!r}")
+                dims = [self.loop_bound(node, a) for a in it.args]
             band = self.try_const(kw["name"]) if "name" in kw else None
-            self.emit_grid(node, [(0, int(d), 1) for d in dims], band, tuple_target, self.loop_hints(node, kw))
+            self.emit_grid(node, [(0, d if isinstance(d, Idx) else int(d), 1) for d in dims], band, tuple_target,
+                           self.loop_hints(node, kw))
         elif fname == "range":
             args = [self.try_const(a) for a in it.args]
-            if any(not isinstance(a, (int, np.integer)) for a in args) or not 1 <= len(args) <= 3:
+            if any(not isinstance(a, (int, np.integer)) for a in args) and implicit.enabled() and 1 <= len(args) <= 3:
+                # Allo: bounds may be run-time values (an scf.for); the step must be a positive constant
+                args = [self.loop_bound(node, a) for a in it.args]
+                if len(args) == 3 and not (isinstance(args[2], int) and args[2] > 0):
+                    raise self.err(node, f"range step must be a positive compile-time int, got {ast.unparse(it)!r}")
+            elif any(not isinstance(a, (int, np.integer)) for a in args) or not 1 <= len(args) <= 3:
                 raise self.err(node, f"range bounds must be compile-time ints, got {ast.unparse(it)!r}")
             lb, ub, step = (0, args[0], 1) if len(args) == 1 else (args[0], args[1], args[2] if len(args) == 3 else 1)
+            if isinstance(lb, Idx) or isinstance(ub, Idx):
+                band = self.try_const(kw["name"]) if "name" in kw else None
+                self.emit_grid(node, [(lb, ub, int(step))], band, False, self.loop_hints(node, kw))
+                return
             if step <= 0:
                 raise self.err(node, f"range step must be positive, got {step}")
             band = self.try_const(kw["name"]) if "name" in kw else None
@@ -354,12 +379,18 @@ class FunctionCompiler(AlloStatementsMixin, ExpressionsMixin, CoercionMixin, ast
         # of MLIR's "Unbalanced Location enter/exit".
         with contextlib.ExitStack() as stack:
             for axis, (lb, ub, step) in zip(names, bounds):
-                loop = affine.AffineForOp(lb, ub, step)
+                dynamic = isinstance(lb, Idx) or isinstance(ub, Idx)
+                if dynamic:  # run-time bounds (Allo): an scf.for over index values
+                    lbv = (lb if isinstance(lb, Idx) else Idx.const(lb)).materialize()
+                    ubv = (ub if isinstance(ub, Idx) else Idx.const(ub)).materialize()
+                    loop = scf.ForOp(lbv, ubv, Idx.const(step).materialize())
+                else:
+                    loop = affine.AffineForOp(lb, ub, step)
                 full = band if (len(bounds) == 1 and band == axis) else f"{band}.{axis}"
                 full = self.unique_loop_name(full)
                 loop.attributes["loop_name"] = ir.StringAttr.get(full)
                 loop.attributes["op_name"] = ir.StringAttr.get(band)
-                iv = Idx.leaf(loop.induction_variable)
+                iv = Idx.leaf(loop.induction_variable, affine_ok=not dynamic)
                 ivs.append(iv)
                 loops.append(loop)
                 if bind_as is None:
@@ -370,11 +401,18 @@ class FunctionCompiler(AlloStatementsMixin, ExpressionsMixin, CoercionMixin, ast
             self._apply_hints(node, loops, hints or {})
             self.visit_body(node.body)
             if loops:
-                affine.AffineYieldOp([])
+                _yield(loops[-1])
         for loop in loops[:-1]:
             with ir.InsertionPoint(loop.body):
-                affine.AffineYieldOp([])
+                _yield(loop)
         self.scopes.pop()
+
+    def loop_bound(self, node, a):
+        """A loop bound under Allo's rules: a compile-time int, or any scalar value as an index."""
+        v = self.eval(a)
+        if isinstance(v, Literal) and isinstance(v.value, (int, np.integer)):
+            return int(v.value)
+        return self.as_index(node, v)
 
     def unique_loop_name(self, name: str) -> str:
         base, k = name, 1
@@ -454,26 +492,19 @@ class FunctionCompiler(AlloStatementsMixin, ExpressionsMixin, CoercionMixin, ast
 
     def subscript(self, node: ast.Subscript, buf=None) -> tuple[Buffer, list[Idx]]:
         buf = self.eval(node.value) if buf is None else buf
-        if not isinstance(buf, Buffer):
-            raise self.err(node, f"'{ast.unparse(node.value)}' is not an array and cannot be indexed")
-        sl = node.slice
-        parts = sl.elts if isinstance(sl, ast.Tuple) else [sl]
-        idx: list[Idx] = []
-        for p in parts:
-            if isinstance(p, ast.Slice):
-                raise self.err(node, "slices are not supported inside kernels; loop over the elements instead")
-            v = self.eval(p.value if isinstance(p, ast.Starred) else p)
-            items = list(v) if isinstance(v, (tuple, list)) else [v]
-            for it in items:
-                idx.append(self.as_index(node, it))
-        if len(idx) != len(buf.type.shape):
-            raise self.err(node, f"'{buf.name}' has rank {len(buf.type.shape)} (type {buf.type}) but is indexed "
-                                 f"with {len(idx)} subscript(s)")
-        for k, (i, d) in enumerate(zip(idx, buf.type.shape)):
-            if i.is_const and not 0 <= i.a < d:
-                raise self.err(node, f"index {i.a} is out of bounds for dimension {k} of '{buf.name}' (size {d})")
-        return buf, idx
+        r = self.index_or_view(node, buf)
+        if isinstance(r, View):
+            raise self.err(node, f"'{ast.unparse(node)}' is a sub-array of '{r.name}' (shape {r.shape}), not an "
+                                 "element")
+        return r
 
     def store_subscript(self, target: ast.Subscript, val, node):
-        buf, idx = self.subscript(target)
+        r = self.index_or_view(target, self.eval(target.value))
+        if isinstance(r, View):
+            self.write_view(r, val)
+            return
+        buf, idx = r
+        if isinstance(val, (View, Buffer)):
+            raise self.err(node, f"cannot store an array ('{ast.unparse(node.value)}', shape {val.type.shape}) into "
+                                 f"the element '{ast.unparse(target)}'")
         self.store(buf, idx, self.coerce(node, val, buf.type.dtype))

@@ -82,8 +82,10 @@ class ExpressionsMixin:
             if not isinstance(k, int):
                 raise self.err(node, "tuples can only be indexed by compile-time ints")
             return base[k]
-        buf, idx = self.subscript(node, base)
-        return self.load(buf, idx)
+        r = self.index_or_view(node, base)
+        if not isinstance(r, tuple):
+            return r  # a sub-view (A[i] of a 2-D array) or a slice
+        return self.load(*r)
 
     def expr_Attribute(self, node):
         v = self.try_const(node)
@@ -274,8 +276,12 @@ class ExpressionsMixin:
         names, arg_types, res_types = kernel_signature(callee)
         if len(args) != len(arg_types):
             raise self.err(node, f"kernel '{callee.__name__}' takes {len(arg_types)} argument(s), got {len(args)}")
-        operands = []
+        operands, copy_back = [], []
         for n, t, a in zip(names, arg_types, args):
+            if isinstance(t, ArrayType) and type(a).__name__ == "View":  # passed by copy-in/copy-out
+                tmp = self.materialize_view(a, f"{a.name}_arg")
+                copy_back.append((a, tmp))
+                a = tmp
             if isinstance(t, ArrayType):
                 if not isinstance(a, Buffer):
                     raise self.err(node, f"argument '{n}' of '{callee.__name__}' must be an array of type {t}")
@@ -287,6 +293,8 @@ class ExpressionsMixin:
                 operands.append(self.coerce(node, a, t).value)
         sym = self.mb.compile_function(callee)
         call = func.CallOp([t.mlir() for t in res_types], ir.FlatSymbolRefAttr.get(sym), operands)
+        for view, tmp in copy_back:
+            self.write_view(view, tmp)
         outs = []
         for k, (t, r) in enumerate(zip(res_types, call.results)):
             outs.append(Buffer(r, t, f"{callee.__name__}_out{k}") if isinstance(t, ArrayType) else TV(r, t))
