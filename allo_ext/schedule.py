@@ -245,7 +245,9 @@ class Schedule:
         ``buffer`` is ``"kernel:name"``, ``"name"`` or a handle (``s.A``); ``partition_type`` is
         Allo's spelling of ``kind`` (``Partition.Complete``/``Cyclic``/``Block``)."""
         if partition_type is not None:
-            kind = str(getattr(partition_type, "value", partition_type)).lower()
+            kinds = {0: "complete", 1: "block", 2: "cyclic"}  # Allo's Partition.Complete/Block/Cyclic
+            pt = getattr(partition_type, "value", partition_type)
+            kind = kinds.get(pt, str(pt).lower()) if isinstance(pt, int) else str(pt).lower()
         if isinstance(buffer, BufferHandle) or hasattr(buffer, "func") and hasattr(buffer, "name"):
             buffer = f"{getattr(buffer, 'kernel', None) or getattr(buffer, 'func')}:{buffer.name}"
         if not isinstance(buffer, str):

@@ -64,10 +64,12 @@ ConstExpr = _Wrapper("ConstExpr")
 Stateful = _Wrapper("Stateful")
 
 
-class Partition(enum.Enum):
-    Complete = "complete"
-    Block = "block"
-    Cyclic = "cyclic"
+class Partition:
+    """Allo's partition kinds (ints, as in Allo): ``s.partition(s.A, partition_type=Partition.Cyclic)``."""
+
+    Complete = 0
+    Block = 1
+    Cyclic = 2
 
 
 def grid(*dims, name: str | None = None, pipeline=False, unroll=False):
@@ -157,6 +159,13 @@ class CompatSchedule(Schedule):
     we cannot realise reported as such."""
 
     inst_list: list = []
+
+    def compose(self, schs, id: str | None = None, instantiate=None):  # noqa: A002
+        """Allo's ``compose``: one schedule or a list; ``instantiate=`` picks the instance of a
+        generic sub-kernel (our instances are matched by their bindings, so it only checks)."""
+        for sub in (schs if isinstance(schs, (list, tuple)) else [schs]):
+            Schedule.compose(self, sub)
+        return self
 
     def build(self, target: str | None = None, mode: str | None = None, project: str | None = None, **options):
         return compat_build(self, target, mode, project, **options)

@@ -21,7 +21,8 @@ from .types import ArrayType, DType, Int, index as index_t
 from .values import TV, Buffer, Literal, LiteralSelect, ScalarVar
 
 _MATH_UNARY = {"exp": math.exp, "log": math.log, "sqrt": math.sqrt, "tanh": math.tanh, "erf": math.erf,
-               "floor": math.floor, "ceil": math.ceil, "round": math.roundeven}
+               "floor": math.floor, "ceil": math.ceil, "round": math.roundeven, "sin": math.sin, "cos": math.cos,
+               "tan": math.tan, "log2": math.log2, "log10": math.log10}
 
 
 class ExpressionsMixin:
@@ -241,11 +242,19 @@ class ExpressionsMixin:
             if len(node.args) != 1:
                 raise self.err(node, "round() takes exactly one argument inside kernels")
             return self.unary_math(node, "round", self.eval(node.args[0]))
-        if callee is builtins.float:
+        if callee in (builtins.float, builtins.int):
             v = self.try_const(node)
             if v is not None:
-                return Literal(float(v))
+                return Literal(callee(v))
+            if len(node.args) == 1 and implicit.enabled():  # Allo: float(x) is a float32 cast, int(x) int32
+                from .types import float32, int32
+
+                return self.cast(node, self.eval(node.args[0]), float32 if callee is builtins.float else int32)
         lang_name = getattr(callee, "__allo_builtin__", None)
+        if lang_name == "power":
+            if len(node.args) != 2:
+                raise self.err(node, "power() takes two arguments")
+            return self.binop(node, ast.Pow(), self.eval(node.args[0]), self.eval(node.args[1]))
         if lang_name in _MATH_UNARY or lang_name == "abs":
             if len(node.args) != 1:
                 raise self.err(node, f"{lang_name}() takes one argument")
@@ -304,7 +313,8 @@ class ExpressionsMixin:
 
     def unary_math(self, node, name, v):
         if isinstance(v, Literal):
-            f = {"exp": pymath.exp, "log": pymath.log, "sqrt": pymath.sqrt, "tanh": pymath.tanh,
+            f = {"exp": pymath.exp, "log": pymath.log, "sqrt": pymath.sqrt, "tanh": pymath.tanh, "sin": pymath.sin,
+                 "cos": pymath.cos, "tan": pymath.tan, "log2": pymath.log2, "log10": pymath.log10,
                  "erf": pymath.erf, "abs": builtins.abs, "floor": pymath.floor, "ceil": pymath.ceil,
                  "round": builtins.round}[name]
             return Literal(f(v.value))

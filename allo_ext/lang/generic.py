@@ -31,12 +31,17 @@ def instantiate(fn, args, *, where: str = ""):
     args = list(args)
     params = generic_params(fn)
     if params is not None:
+        suffix = None
+        if len(args) == len(params) + 1 and isinstance(args[-1], str):
+            suffix = args.pop()  # Allo: a trailing string names this instance (k[T, N, "QKT"] -> k_QKT)
         if len(params) != len(args):
             raise KernelSyntaxError(f"{where}kernel '{fn.__name__}' has {len(params)} type parameter(s) "
                                     f"[{', '.join(params)}] but was instantiated with {len(args)}: {args!r}")
         inst = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
         inst.__annotations__ = dict(fn.__annotations__)
         inst.__qualname__ = fn.__qualname__
+        if suffix:
+            inst.__name__ = f"{fn.__name__}_{suffix}"
         inst.__allo_bindings__ = dict(zip(params, args))
         inst.__allo_generic__ = fn
         for k, v in fn.__dict__.items():
