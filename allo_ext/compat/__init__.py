@@ -109,6 +109,49 @@ def _builtin(name, fn):
     return f
 
 
+def _softmax(x):
+    e = np.exp(x - np.max(x, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def _layernorm(x, gamma, beta, eps=1e-5):
+    mean, var = np.mean(x, axis=-1, keepdims=True), np.var(x, axis=-1, keepdims=True)
+    return gamma * (x - mean) / np.sqrt(var + eps) + beta
+
+
+def _gelu(x):
+    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+
+
+def _array_builtin(name, fn):
+    def f(*args, name=None, **kw):
+        return fn(*args, **kw)
+
+    f.__name__ = name
+    f.__allo_builtin__ = name
+    return f
+
+
+# Array builtins: numpy meaning when a kernel runs as Python, loop nests when compiled (lang.array_ops)
+matmul = _array_builtin("matmul", np.matmul)
+bmm = _array_builtin("bmm", lambda a, b: np.einsum("ijk,ikn->ijn", a, b))
+add = _array_builtin("add", np.add)
+sub = _array_builtin("sub", np.subtract)
+mul = _array_builtin("mul", np.multiply)
+div = _array_builtin("div", np.divide)
+copy = _array_builtin("copy", np.copy)
+transpose = _array_builtin("transpose", lambda x, axes=None: np.transpose(x, axes))
+view = _array_builtin("view", lambda x, shape: np.reshape(x, shape))
+concat = _array_builtin("concat", lambda x, y, axis=0: np.concatenate((x, y), axis=axis))
+softmax = _array_builtin("softmax", _softmax)
+relu = _array_builtin("relu", lambda x: np.maximum(x, 0))
+gelu = _array_builtin("gelu", _gelu)
+layernorm = _array_builtin("layernorm", _layernorm)
+tril = _array_builtin("tril", np.tril)
+ones = _array_builtin("ones", lambda shape, dtype=None: np.ones(shape, dtype=getattr(dtype, "numpy", dtype)))
+zeros = _array_builtin("zeros", lambda shape, dtype=None: np.zeros(shape, dtype=getattr(dtype, "numpy", dtype)))
+linear = _array_builtin("linear", lambda x, w, bias=None: np.matmul(x, w.T) + (0 if bias is None else bias))
+
 sin = _builtin("sin", np.sin)
 cos = _builtin("cos", np.cos)
 tan = _builtin("tan", np.tan)
@@ -127,9 +170,8 @@ def customize(fn, instantiate=None, verbose: _b.bool = False, enable_tensor: _b.
     (``CompileExit``, which is also an ``AlloError`` carrying the message)."""
     if unknown:
         raise UnsupportedFeature(f"customize(): option(s) {', '.join(unknown)} are not supported")
-    if enable_tensor:
-        raise UnsupportedFeature("customize(enable_tensor=True): the tensor (linalg-on-tensors) path is not "
-                                 "implemented; kernels are compiled to memrefs")
+    # enable_tensor=True asks Allo for its linalg-on-tensors lowering; kernels mean the same either
+    # way, and ours are always compiled to memrefs, so the option only changes Allo's IR.
     frame = inspect.currentframe().f_back
     names = dict(frame.f_locals) if global_vars is None else dict(global_vars)
     token = CALLER_NAMES.set((frame.f_code.co_filename, names))
@@ -148,6 +190,7 @@ def customize(fn, instantiate=None, verbose: _b.bool = False, enable_tensor: _b.
     finally:
         CALLER_NAMES.reset(token)
     s.__class__ = CompatSchedule
+    s._caller = (frame.f_code.co_filename, names)
     s.inst_list = list(instantiate) if isinstance(instantiate, (list, tuple)) else []
     if verbose:
         print(s.module)
@@ -168,7 +211,12 @@ class CompatSchedule(Schedule):
         return self
 
     def build(self, target: str | None = None, mode: str | None = None, project: str | None = None, **options):
-        return compat_build(self, target, mode, project, **options)
+        token = CALLER_NAMES.set(getattr(self, "_caller", None))
+        try:
+            with allo_typing():
+                return compat_build(self, target, mode, project, **options)
+        finally:
+            CALLER_NAMES.reset(token)
 
     def _unsupported(self, prim: str, why: str):
         raise UnsupportedFeature(f"schedule primitive '{prim}' is not supported: {why}")

@@ -47,6 +47,9 @@ class CoercionMixin:
         raise self.err(node, f"a condition must be a comparison or bool, got {self.describe(v)}", KernelTypeError)
 
     def unify(self, node, a, b) -> tuple[TV, TV]:
+        if implicit.enabled():  # Allo: an index meets other values as an index-typed value
+            a = TV(a.materialize(), index_t) if isinstance(a, Idx) else a
+            b = TV(b.materialize(), index_t) if isinstance(b, Idx) else b
         if isinstance(a, LiteralSelect) and isinstance(b, TV):
             return self.coerce(node, a, b.dtype), b
         if isinstance(b, LiteralSelect) and isinstance(a, TV):

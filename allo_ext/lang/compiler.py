@@ -22,6 +22,7 @@ from torch_mlir import ir
 from torch_mlir.dialects import affine, func, memref, scf
 
 from .allo_stmts import AlloStatementsMixin, meta_kind
+from .array_ops import ArrayOpsMixin
 from .views import View, ViewsMixin
 from . import implicit
 from .coercion import CoercionMixin
@@ -40,7 +41,7 @@ def _yield(loop):
         affine.AffineYieldOp([])
 
 
-class FunctionCompiler(AlloStatementsMixin, ViewsMixin, ExpressionsMixin, CoercionMixin, ast.NodeVisitor):
+class FunctionCompiler(AlloStatementsMixin, ViewsMixin, ArrayOpsMixin, ExpressionsMixin, CoercionMixin, ast.NodeVisitor):
     """Turns one Python function into one func.func inside ``module_builder``'s module."""
 
     def __init__(self, module_builder, fn: Callable, sym_name: str):
@@ -170,7 +171,8 @@ class FunctionCompiler(AlloStatementsMixin, ViewsMixin, ExpressionsMixin, Coerci
                 if isinstance(init, View):
                     init = self.materialize_view(init)
                 if isinstance(init, Buffer):
-                    self.check_same_type(node, init.type, t, "initial value")
+                    if not (implicit.enabled() and init.type.shape == t.shape):  # Allo casts element-wise
+                        self.check_same_type(node, init.type, t, "initial value")
                     self.copy_buffer(init, buf)
                 else:
                     self.fill(buf, self.coerce(node, init, t.dtype))
@@ -193,8 +195,11 @@ class FunctionCompiler(AlloStatementsMixin, ViewsMixin, ExpressionsMixin, Coerci
             if not isinstance(val, tuple) or len(val) != len(target.elts):
                 raise self.err(node, f"cannot unpack into {len(target.elts)} names")
             for t, v in zip(target.elts, val):
+                if isinstance(t, ast.Subscript):
+                    self.store_subscript(t, v, node)
+                    continue
                 if not isinstance(t, ast.Name):
-                    raise self.err(node, "tuple assignment targets must be names")
+                    raise self.err(node, "tuple assignment targets must be names or array elements")
                 self.assign_name(t, v, node)
             return
         if isinstance(target, ast.Subscript):
@@ -242,7 +247,8 @@ class FunctionCompiler(AlloStatementsMixin, ViewsMixin, ExpressionsMixin, Coerci
             raise self.err(node, f"cannot update {ast.unparse(node.target)!r}")
 
     def visit_Return(self, node):
-        vals = [] if node.value is None else self.eval(node.value)
+        none = node.value is None or (isinstance(node.value, ast.Constant) and node.value.value is None)
+        vals = [] if none else self.eval(node.value)
         vals = list(vals) if isinstance(vals, tuple) else [vals]
         if len(vals) != len(self.res_types):
             raise self.err(node, f"returns {len(vals)} value(s) but the signature declares {len(self.res_types)}")
@@ -471,7 +477,7 @@ class FunctionCompiler(AlloStatementsMixin, ViewsMixin, ExpressionsMixin, Coerci
 
     def copy_buffer(self, src: Buffer, dst: Buffer):
         self.elementwise_nest(src.type.shape, f"copy_{dst.name}",
-                              lambda ivs: self.store(dst, ivs, self.load(src, ivs)))
+                              lambda ivs: self.store(dst, ivs, self.coerce(None, self.load(src, ivs), dst.type.dtype)))
 
     def load(self, buf: Buffer, idx: list[Idx]) -> TV:
         acc = affine_access(idx)

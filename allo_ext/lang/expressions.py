@@ -15,6 +15,7 @@ from torch_mlir.dialects import arith, func, math, memref
 
 from . import implicit
 from .errors import KernelTypeError
+from .array_ops import ARRAY_BUILTINS, _is_array
 from .index_expr import Idx
 from .signature import is_kernel, kernel_signature
 from .types import ArrayType, DType, Int, index as index_t
@@ -89,6 +90,11 @@ class ExpressionsMixin:
         return self.load(*r)
 
     def expr_Attribute(self, node):
+        if node.attr == "T" and not isinstance(node.value, ast.Name) or (
+                node.attr == "T" and isinstance(node.value, ast.Name) and self.lookup(node.value.id) is not None):
+            base = self.eval(node.value)
+            if _is_array(base):
+                return self.transpose(node, self.as_buffer(base), None)
         v = self.try_const(node)
         if v is None:
             raise self.err(node, f"cannot evaluate attribute '{ast.unparse(node)}' at compile time")
@@ -119,6 +125,8 @@ class ExpressionsMixin:
         return self.binop(node, node.op, self.eval(node.left), self.eval(node.right))
 
     def binop(self, node, op, a, b):
+        if _is_array(a) or _is_array(b):  # whole arrays (Allo): elementwise with broadcasting
+            return self.array_binop(node, op, a, b)
         if isinstance(a, Literal) and isinstance(b, Literal):
             return Literal(_py_binop(op, a.value, b.value, self.err(node, "bad operator")))
         if isinstance(a, Idx) or isinstance(b, Idx):
@@ -159,12 +167,18 @@ class ExpressionsMixin:
         def as_idx(v):
             if isinstance(v, Idx):
                 return v
+            if isinstance(v, TV) and v.dtype.is_index:
+                return Idx.leaf(v.value, affine_ok=False)
             if isinstance(v, Literal) and isinstance(v.value, (int, bool)):
                 return Idx.const(int(v.value))
             raise self.err(node, f"cannot combine an index with {self.describe(v)}: cast it with index(...) "
                                  "or the index to a number type with e.g. float32(i)", KernelTypeError)
         a, b = as_idx(a), as_idx(b)
         opn = type(op).__name__
+        bit = {"LShift": arith.shli, "RShift": arith.shrsi, "BitAnd": arith.andi, "BitOr": arith.ori,
+               "BitXor": arith.xori}.get(opn)
+        if bit is not None:
+            return TV(bit(a.materialize(), b.materialize()), index_t)
         if opn == "Add":
             return a + b
         if opn == "Sub":
@@ -228,7 +242,20 @@ class ExpressionsMixin:
         callee = self.eval(node.func) if not isinstance(node.func, ast.Name) or self.lookup(node.func.id) \
             else self.globals.get(node.func.id, getattr(builtins, node.func.id, None))
         name = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
-        if node.keywords:
+        lang_name = getattr(callee, "__allo_builtin__", None)
+        unary = lang_name in _MATH_UNARY or lang_name == "abs"
+        if lang_name in ARRAY_BUILTINS or (unary and node.args and not node.keywords
+                                           and _is_array(arg0 := self.eval(node.args[0]))):
+            if unary:
+                return self.array_unary(node, lang_name, arg0)
+            kwargs = {k.arg: self.try_const(k.value) if self.try_const(k.value) is not None else self.eval(k.value)
+                      for k in node.keywords if k.arg != "name"}
+            return self.array_call(node, lang_name, [self.eval(a) for a in node.args], kwargs)
+        if unary and node.args and not node.keywords:
+            if len(node.args) != 1:
+                raise self.err(node, f"{lang_name}() takes one argument")
+            return self.unary_math(node, lang_name, arg0)
+        if node.keywords and not (lang_name and all(k.arg == "name" for k in node.keywords)):
             raise self.err(node, f"keyword arguments are not supported in calls inside kernels ({name})")
         if callee is None:
             raise self.err(node, f"name '{name}' is not defined")
