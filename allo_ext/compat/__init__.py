@@ -197,6 +197,19 @@ def customize(fn, instantiate=None, verbose: _b.bool = False, enable_tensor: _b.
     return s
 
 
+def _library_schedule(fn):
+    """The schedule function a library module defines for ``fn`` (Allo's KERNEL2SCHEDULE):
+    ``schedule_<name>``, compared without case and underscores (layer_norm -> schedule_layernorm)."""
+    import sys
+
+    mod = sys.modules.get(fn.__module__)
+    key = fn.__name__.lower().replace("_", "")
+    for n, v in vars(mod or object()).items():
+        if n.startswith("schedule_") and n[9:].lower().replace("_", "") == key and callable(v):
+            return v
+    raise UnsupportedFeature(f"compose: no schedule found for kernel '{fn.__name__}' in {fn.__module__}")
+
+
 class CompatSchedule(Schedule):
     """Our Schedule with Allo's ``build`` (input casting, ``target=`` names) and the primitives
     we cannot realise reported as such."""
@@ -207,6 +220,14 @@ class CompatSchedule(Schedule):
         """Allo's ``compose``: one schedule or a list; ``instantiate=`` picks the instance of a
         generic sub-kernel (our instances are matched by their bindings, so it only checks)."""
         for sub in (schs if isinstance(schs, (list, tuple)) else [schs]):
+            if inspect.isfunction(sub):  # a library kernel: customize it and apply its own schedule
+                fn, sched = sub, _library_schedule(sub)
+                token = CALLER_NAMES.set(getattr(self, "_caller", None))
+                try:
+                    sub = customize(fn, instantiate=instantiate, global_vars=(self._caller or (None, {}))[1])
+                finally:
+                    CALLER_NAMES.reset(token)
+                sched(sub)
             Schedule.compose(self, sub)
         return self
 

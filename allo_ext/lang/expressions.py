@@ -131,10 +131,12 @@ class ExpressionsMixin:
             return Literal(_py_binop(op, a.value, b.value, self.err(node, "bad operator")))
         if isinstance(a, Idx) or isinstance(b, Idx):
             return self.index_binop(node, op, a, b)
+        opn = type(op).__name__
+        if implicit.enabled() and opn in ("Add", "Sub", "Mult"):
+            a, b = implicit.widen_operands(self, node, opn, a, b)
         a, b = self.unify(node, a, b)
         t = a.dtype
         x, y = a.value, b.value
-        opn = type(op).__name__
         if t.is_fixed:
             raise self.err(node, f"arithmetic on {t} is not supported yet by this build of the language")
         if t.is_float:

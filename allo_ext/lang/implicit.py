@@ -57,4 +57,27 @@ def promote(a: DType, b: DType) -> DType | None:
     return Int(bits, signed=signed)
 
 
-__all__ = ["allo_typing", "enabled", "promote", "Float"]
+def widen_operands(compiler, node, opn: str, a, b):
+    """Allo's integer growth: ``+``/``-`` of Int(m) and Int(n) is computed in Int(max(m, n) + 1) and
+    ``*`` in Int(m + n) (capped at 64 bits), so intermediate results do not wrap; the store into a
+    typed destination truncates, as in Allo. Values that are not integers pass through."""
+    from .values import TV
+
+    ta = a.dtype if isinstance(a, TV) else None
+    tb = b.dtype if isinstance(b, TV) else None
+    ints = [t for t in (ta, tb) if t is not None]
+    if not ints or any(not t.is_int for t in ints) or any(t.bits == 1 for t in ints):
+        return a, b
+    if len(ints) == 1:  # a constant meets a typed value: it takes that type first
+        ta = tb = ints[0]
+    bits = max(ta.bits, tb.bits) + 1 if opn in ("Add", "Sub") else ta.bits + tb.bits
+    bits = min(bits, 64)
+    signed = ta.signed or tb.signed
+    if bits <= max(ta.bits, tb.bits) and ta == tb:
+        return a, b
+    t = Int(bits, signed=signed)
+    cast = lambda v: compiler.cast(node, v, t) if isinstance(v, TV) else v  # noqa: E731
+    return cast(a), cast(b)
+
+
+__all__ = ["allo_typing", "enabled", "promote", "widen_operands", "Float"]

@@ -64,10 +64,10 @@ def rewrite_generics(text: str) -> tuple[str, dict[int, list[str]]]:
                                     line=a.start[0])
         start, end = pos(c.start), pos(toks[j + 1].start)
         found[a.start[0]] = _param_names(toks[k + 2:j + 1], b.string, a.start[0])
-        # keep the newlines of the removed span so that every later line stays where it was
-        edits.append((start, end, "(" + "\n" * text.count("\n", start, end)))
-        # the '(' itself is consumed above: skip it when copying
-        edits[-1] = (start, end + 1, edits[-1][2])
+        # '[' becomes '(', the rest of '[...](' blanks (newlines kept): every later line and column
+        # stays where it was, so line numbers and indentation (dedent of nested kernels) still hold
+        span = text[start + 1:end + 1]
+        edits.append((start, end + 1, "(" + "".join(ch if ch == "\n" else " " for ch in span)))
     out, last = [], 0
     for s, e, rep in edits:
         out.append(text[last:s])
