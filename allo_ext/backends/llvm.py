@@ -166,6 +166,8 @@ class CPUModule:
                  for t in self.res_types]
         outs = run_poisoned(self.name, specs,
                             lambda outs: self.engine.invoke(self.entry, *packed, *[_memref_arg(o) for o in outs]))
+        for t, arr in [*zip(self.arg_types, keep), *zip(self.res_types, outs or [])]:
+            _sign_extend_odd_width(t, arr)
         if not outs:
             return None
         # scalar results come back boxed in rank-0 arrays (see _box_scalar_results)
@@ -193,6 +195,19 @@ def _memref_arg(arr: np.ndarray):
         d.shape[:] = arr.shape
         d.strides[:] = [s // arr.itemsize for s in arr.strides]
     return ctypes.pointer(ctypes.pointer(d))
+
+
+def _sign_extend_odd_width(t, arr):
+    """LLVM stores an iN with N below the storage width without defined upper bits (they read back
+    as zeros): sign-extend signed odd-width integers (Int(5) in an int8 array) in place."""
+    dt = t.dtype if isinstance(t, ArrayType) else t
+    if not isinstance(arr, np.ndarray) or not getattr(dt, "is_int", False) or not dt.signed:
+        return
+    w = arr.dtype.itemsize * 8
+    if dt.bits >= w:
+        return
+    shift = w - dt.bits
+    arr[...] = (arr << shift) >> shift
 
 
 def _box_scalar_results(module: ir.Module, top: str, res_types) -> str:

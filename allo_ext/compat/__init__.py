@@ -176,11 +176,11 @@ def customize(fn, instantiate=None, verbose: _b.bool = False, enable_tensor: _b.
     names = dict(frame.f_locals) if global_vars is None else dict(global_vars)
     token = CALLER_NAMES.set((frame.f_code.co_filename, names))
     try:
-        if instantiate is not None:
-            fn = _instantiate(fn, instantiate)
-        elif is_generic(fn):
-            raise KernelSyntaxError(f"kernel '{fn.__name__}' is generic: pass instantiate=[...] to customize")
         try:
+            if instantiate is not None:
+                fn = _instantiate(fn, instantiate)
+            elif is_generic(fn):
+                raise KernelSyntaxError(f"kernel '{fn.__name__}' is generic: pass instantiate=[...] to customize")
             with allo_typing():
                 s = _customize(fn)
         except UnsupportedFeature:
