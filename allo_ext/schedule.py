@@ -18,7 +18,7 @@ from typing import Callable
 from torch_mlir import ir
 from torch_mlir.dialects import affine
 
-from .lang.errors import ScheduleError
+from .lang.errors import NoSuchBuffer, ScheduleError
 from .lang.module import ModuleBuilder, _kernel_key
 
 PARTITION_KINDS = ("complete", "cyclic", "block")
@@ -164,7 +164,8 @@ class Schedule:
         for kernel in [self.top] + [k for k in self.kernels() if k != self.top]:
             if name in self.buffers(kernel):
                 return BufferHandle(kernel, name)
-        raise AttributeError(f"schedule of '{self.top}' has no attribute or buffer named '{name}'")
+        raise NoSuchBuffer(f"schedule of '{self.top}' has no attribute or buffer named '{name}' (buffers are the "
+                           "arguments and local arrays of its kernels; a call's result is a buffer of the callee)")
 
     def _split_ref(self, ref) -> tuple[str, str]:
         if isinstance(ref, LoopHandle):

@@ -263,6 +263,9 @@ class CompatSchedule(Schedule):
     def parallel(self, *a, **k):
         self._unsupported("parallel", "parallel loops are not marked")
 
+    def get_equivalent_variables(self, *a, **k):
+        self._unsupported("get_equivalent_variables", "use-def analysis of Allo's IR is not provided")
+
     def fuse(self, *a, **k):
         self._unsupported("fuse", "loop fusion is not implemented")
 

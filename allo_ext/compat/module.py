@@ -24,9 +24,15 @@ class CompatCPUModule:
         if len(args) != len(types):
             return self.inner(*args)  # raises the CallError naming the arguments
         conv, back = [], []
+        # A kernel with results takes its arrays as inputs: writes to an argument it returns do not
+        # reach the caller's array (Allo's tests rely on this); a kernel without results works in place.
+        inputs_only = bool(self.inner.res_types)
         for a, t in zip(args, types):
             if isinstance(t, ArrayType) and isinstance(a, np.ndarray):
                 want = t.dtype.numpy
+                if inputs_only:
+                    conv.append(np.array(a, dtype=want, order="C", copy=True))
+                    continue
                 if a.dtype != want or not a.flags.c_contiguous:
                     c = np.ascontiguousarray(a, dtype=want)
                     conv.append(c)

@@ -16,6 +16,7 @@ import numpy as np
 from torch_mlir import ir
 from torch_mlir.dialects import memref
 
+from . import implicit
 from .types import ArrayType, DType
 from .values import Buffer, Literal, ScalarVar
 
@@ -135,6 +136,12 @@ class AlloStatementsMixin:
     # ------------------------------------------------------------------ nested functions
     def visit_FunctionDef(self, node):
         """A helper defined inside a kernel: compiled as a kernel of its own when called."""
+        if implicit.enabled():  # Allo: a nested function's parameters may not shadow the kernel's names
+            clash = [a.arg for a in node.args.args if self.lookup(a.arg) is not None] + \
+                ([node.name] if self.lookup(node.name) is not None else [])
+            if clash:
+                raise self.err(node, f"nested function '{node.name}' redefines {', '.join(map(repr, clash))}, "
+                                     "already defined in the enclosing kernel")
         fdef = copy.deepcopy(node)
         ast.increment_lineno(fdef, self.first_line - 1)
         fdef.decorator_list = []

@@ -378,6 +378,10 @@ class FunctionCompiler(AlloStatementsMixin, ViewsMixin, ArrayOpsMixin, Expressio
                 raise self.err(node, "a one-dimensional loop takes one loop variable")
             names, bind_as = [tgt.id], None
         band = band or bind_as or names[0]
+        if implicit.enabled():  # Allo: a loop variable may not redefine a name in scope
+            for n in ([bind_as] if bind_as else names):
+                if self.lookup(n) is not None:
+                    raise self.err(node, f"loop variable '{n}' redefines a name already defined in this scope")
         self.scopes.append({})
         ivs, loops = [], []
         # Insertion points are entered by hand (one per loop of the nest); the ExitStack leaves them

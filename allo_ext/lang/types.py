@@ -47,6 +47,11 @@ class DType:
     def storage_bits(self) -> int:
         return self.bits
 
+    @property
+    def fracs(self) -> int:
+        """Fraction bits (Allo's name): 0 except for fixed point."""
+        return getattr(self, "frac_bits", 0)
+
     def mlir(self):
         raise NotImplementedError
 
@@ -95,6 +100,15 @@ class Float(DType):
     @property
     def is_float(self) -> bool:
         return True
+
+    @property
+    def fracs(self) -> int:
+        """Mantissa bits (Allo's name)."""
+        return 7 if self.is_bf16 else {16: 10, 32: 23, 64: 52}[self.bits]
+
+    @property
+    def exponent(self) -> int:
+        return 8 if self.is_bf16 else {16: 5, 32: 8, 64: 11}[self.bits]
 
     def mlir(self):
         from torch_mlir import ir
