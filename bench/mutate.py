@@ -67,12 +67,12 @@ MUTANTS: dict[str, tuple[str, str, str, int, list[str]]] = {
                                        ["tests/test_estimate.py"]),
     # HLS emitter
     "emitter: loop bound <= ": ("allo_ext/backends/hls/function.py", "{iv_name} < {ub}; {inc}", "{iv_name} <= {ub}; {inc}",
-                                0, ["tests/test_hls_emit.py", "hwtests/test_csim.py"]),
+                                0, ["tests/test_hls_emit.py", "tests/test_safety.py", GUARDS]),
     "emitter: floordiv truncates": ("allo_ext/backends/hls/cpp.py", "((a < 0) != (b < 0))) ? q - 1 : q", "false) ? q - 1 : q",
-                                    0, ["tests/test_hls_emit.py", "tests/test_safety.py", "hwtests/test_csim.py"]),
+                                    0, ["tests/test_hls_emit.py", "tests/test_safety.py"]),
     "emitter: maximum drops NaN": ("allo_ext/backends/hls/cpp.py", "  if (a != a || b != b) return a + b;\n  if (a == b) "
                                    "return std::signbit(a) ? b : a;", "  if (a == b) return std::signbit(a) ? b : a;", 0,
-                                   ["tests/test_hls_emit.py", "hwtests/test_csim.py"]),
+                                   ["tests/test_hls_emit.py", "tests/test_safety.py", GUARDS]),
     # safety pass
     "safety: static bound off by one": ("allo_ext/passes/safety.py", "or (0 <= r.lo and r.hi < d) or d < 0",
                                         "or (0 <= r.lo and r.hi <= d) or d < 0", 0, ["tests/test_safety.py"]),

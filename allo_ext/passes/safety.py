@@ -92,10 +92,13 @@ def _buffer_name(value) -> str:
             names = []
         return names[idx] if idx < len(names) else f"argument {idx}"
     op = owner.operation if hasattr(owner, "operation") else owner
-    if "name" in op.attributes:
-        return ir.StringAttr(op.attributes["name"]).value
     if op.name == "memref.get_global":
-        return ir.FlatSymbolRefAttr(op.attributes["name"]).value
+        return ir.FlatSymbolRefAttr(op.attributes["name"]).value.removeprefix("__stateful_")
+    if "name" in op.attributes:
+        try:
+            return ir.StringAttr(op.attributes["name"]).value
+        except ValueError:
+            pass
     return "a local buffer"
 
 
