@@ -178,10 +178,12 @@ class Objective:
 
     def __call__(self, trial):
         arch = suggest(trial, self.cfg)
-        rec = self._cached(arch)
-        if rec is None:
-            rec = self._run(arch)
-            self._store(arch, rec)
+        rec = self._costs(arch)
+        trained = self._cached(arch)
+        if trained is None:
+            trained = self._train(arch)
+            self._store(arch, trained)
+        rec.update(trained)
         for k, v in rec.items():
             trial.set_user_attr(k, v)
         # Which process ran it: several workers may share a study.
@@ -191,36 +193,48 @@ class Objective:
             self.on_trial(rec)
         return tuple(rec[m] for m in self.cfg.metric_names)
 
-    def _run(self, arch: dict) -> dict:
+    def _model(self, arch: dict):
         import torch
 
-        from ..models import JetFormer, count
+        from ..models import JetFormer
+
+        torch.manual_seed(self.cfg.seed)
+        return JetFormer.tiny(n_particles=self.n_particles, n_features=self.n_features, **arch)
+
+    def _costs(self, arch: dict) -> dict:
+        """What the architecture costs: FLOPs and parameters, and the compiler's estimate."""
+        from ..models import count
+
+        model = self._model(arch)
+        c = count(model, self.n_particles, self.n_features)
+        rec = {"config": arch, "flops": int(c["flops"]), "params": int(c["params"])}
+        if self.cfg.objective == "hardware":
+            from .hardware import hardware_cost
+
+            rec.update(hardware_cost(model, self.n_particles, self.n_features, self.cfg.precision))
+        return rec
+
+    def _train(self, arch: dict) -> dict:
         from ..train import TrainConfig, evaluate, fit
 
         cfg, t0 = self.cfg, time.perf_counter()
-        torch.manual_seed(cfg.seed)
-        model = JetFormer.tiny(n_particles=self.n_particles, n_features=self.n_features, **arch)
-        c = count(model, self.n_particles, self.n_features)
-        rec = {"config": arch, "flops": int(c["flops"]), "params": int(c["params"])}
-        if cfg.objective == "hardware":
-            from .hardware import hardware_cost
-
-            rec.update(hardware_cost(model, self.n_particles, self.n_features, cfg.precision))
+        model = self._model(arch)
         tc = TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, max_lr=cfg.max_lr,
                          patience=cfg.patience, seed=cfg.seed, progress=False, save_plots=False)
         with warnings.catch_warnings():
             # Short trials with early stopping are the point here; fit warns about OneCycle.
             warnings.simplefilter("ignore", UserWarning)
             hist = fit(model, self.data.train, self.data.val, tc)
-        rec["accuracy"] = float(evaluate(model, *self.data.val).accuracy)
-        rec["epochs_run"] = len(hist.epochs)
-        rec["train_seconds"] = time.perf_counter() - t0
-        return rec
+        return {"accuracy": float(evaluate(model, *self.data.val).accuracy), "epochs_run": len(hist.epochs),
+                "train_seconds": time.perf_counter() - t0}
 
     def _key(self, arch: dict) -> str | None:
         if self.cfg.cache_dir is None:
             return None
-        payload = json.dumps({"arch": arch, "data": self.data_key, **_comparable(self.cfg)}, sort_keys=True)
+        # Only what changes the trained accuracy: the sampler, objective and threshold do not.
+        c = self.cfg
+        payload = json.dumps({"arch": arch, "data": self.data_key, "epochs": c.epochs, "patience": c.patience,
+                              "batch_size": c.batch_size, "max_lr": c.max_lr, "seed": c.seed}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
     def _cached(self, arch: dict) -> dict | None:
