@@ -1,12 +1,11 @@
 """`allo-ext hpo | prune | quantize | explain`: thin command-line wrappers over allo_ext.compress.
 
 Inputs (data files, checkpoints, storage URLs, output paths) are checked before any training.
-Existing output files are never overwritten without --force (an HPO study's own report files
-and a resumed quantisation run excepted).
+Outputs follow allo_ext.outputs: a directory that allo-ext did not write is refused without --force.
+Errors end as one line through the CLI's top-level handler.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -19,12 +18,12 @@ _user_errors = None  # set by register(): the CLI's handler of expected errors
 
 
 def _guard_outputs(out: Path, names: list[str], force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file; give a directory")
-    clash = [n for n in names if (out / n).exists()]
-    if clash and not force:
-        raise ValueError(f"{out} already has {', '.join(clash)}; pass --force to overwrite, or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    """The shared output policy (allo_ext.outputs): OUT may be new, empty, or written by allo-ext
+    before; any other non-empty directory needs --force. Checked before any long work."""
+    from .outputs import check_output_dir, mark_dir
+
+    check_output_dir(out, force=force, ours=names)
+    mark_dir(out)
 
 
 def _write_json(obj, path: Path) -> None:
@@ -58,7 +57,8 @@ def hpo(
     cache_dir: Annotated[Optional[Path], typer.Option(help="Reuse results of configurations already trained "
                                                       "with the same settings (any study).")] = None,
     report_only: Annotated[bool, typer.Option("--report-only", help="Only write the report of the study.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite report files of another study in OUT.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Write into OUT even if it holds files allo-ext did "
+                                        "not write.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
 ):
     """Multi-objective search over JetFormer shapes (blocks, (C, heads), dropout) on Optuna."""
@@ -73,10 +73,8 @@ def hpo(
                         cache_dir=None if cache_dir is None else str(cache_dir))
         if not report_only:
             check_file(data, "--data")
-        names = ["pareto.png", "best_trials.csv", "hypervolume.png", "hpo_summary.json"]
-        summary = out / "hpo_summary.json"
-        own = summary.is_file() and json.loads(summary.read_text()).get("study") == study
-        _guard_outputs(out, [] if own else names, force)
+        names = ["pareto.png", "best_trials.csv", "hypervolume.png", "hpo_summary.json", "hpo.db"]
+        _guard_outputs(out, names, force)
         if objective == "hardware" and precision not in (None, "float32"):
             from .compress.hardware import fixed_point_available
 
@@ -132,7 +130,8 @@ def prune(
     max_train: Annotated[Optional[int], typer.Option(help="Use at most this many training jets.")] = None,
     compile_check: Annotated[bool, typer.Option("--check/--no-check", help="Compile the pruned model (llvm, "
                                                 "csim) and compare with torch.")] = True,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite existing outputs in OUT.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Write into OUT even if it holds files allo-ext did "
+                                        "not write.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
 ):
     """Structured pruning (torch-pruning, Taylor importance), heads kept whole, with fine-tuning."""
@@ -176,6 +175,8 @@ def quantize(
     epochs: Annotated[int, typer.Option(help="Training epochs (ReduceLROnPlateau 0.8/5, min lr 1e-4).")] = 50,
     patience: Annotated[Optional[int], typer.Option(help="Early-stopping patience (epochs).")] = None,
     check_n: Annotated[int, typer.Option(help="Jets for the compiled-vs-torch check (0: skip it).")] = 256,
+    force: Annotated[bool, typer.Option("--force", help="Write into OUT even if it holds files allo-ext did "
+                                        "not write.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
 ):
     """1-bit QAT: train BitJetFormer from scratch; report sizes (paper's Table 6 convention) and check
@@ -188,8 +189,15 @@ def quantize(
         check_file(test_data, "--test-data")
         if check_n < 0:
             raise ValueError(f"--check-n must be >= 0, got {check_n}")
-        r = train_bitjetformer(data, out, n_blocks=blocks, dim=dim, n_heads=heads, n_particles=n_particles,
-                               config=qat_config(epochs, patience=patience, progress=progress), test_data=test_data)
+        from .outputs import check_output_dir, mark_dir, run_lock
+        from .train.checkpoint import RUN_FILES
+
+        cfg = qat_config(epochs, patience=patience, progress=progress)
+        check_output_dir(out, force=force, ours=list(RUN_FILES) + ["quantize_report.json"])
+        with run_lock(out, "--out"):
+            mark_dir(out)
+            r = train_bitjetformer(data, out, n_blocks=blocks, dim=dim, n_heads=heads, n_particles=n_particles,
+                                   config=cfg, test_data=test_data)
         src = test_data or data
         x, _ = r.bundle.load_data(src, n=max(check_n, 1))
         with console.status("compiling BitJetFormer (bitlinear kernel; llvm, csim)..."):
@@ -212,7 +220,8 @@ def explain(
     data: Annotated[Path, typer.Option("--data", help="Jets to explain (normalised with the model's statistics).")],
     out: Annotated[Path, typer.Option("--out", help="Directory for the PNGs, explain.npz and explain.json.")],
     n: Annotated[int, typer.Option(help="Use the first N jets of --data.")] = 2000,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite existing outputs in OUT.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Write into OUT even if it holds files allo-ext did "
+                                        "not write.")] = False,
 ):
     """Attention heat-maps averaged by class (one PNG per block) and a PCA of class-token embeddings."""
     with _user_errors():

@@ -210,6 +210,10 @@ def test_explain_cli_writes_plots(files, tmp_path):
     assert r.exit_code == 0, r.output
     for name in ("attention_block0.png", "attention_block1.png", "embeddings_pca.png", "explain.npz"):
         assert (out / name).stat().st_size > 1000
-    # Never overwrites without --force, in one line.
-    r = runner.invoke(app, ["explain", str(run), "--data", str(files["test"]), "--out", str(out)])
+    # Never writes into a directory allo-ext did not write without --force, and says so in one line.
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep")
+    r = runner.invoke(app, ["explain", str(run), "--data", str(files["test"]), "--out", str(foreign)])
     assert r.exit_code == 1 and "--force" in r.output and "Traceback" not in r.output
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
