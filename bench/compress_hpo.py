@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--n-train", type=int, default=20000)
     ap.add_argument("--train-seed", type=int, default=1)
     ap.add_argument("--n-particles", type=int, default=8)
+    ap.add_argument("--report-only", action="store_true",
+                    help="write the results from the studies as they are, without running trials")
     ap.add_argument("--work-dir", type=Path, default=REPO / "build" / "bench_compress" / "hpo")
     args = ap.parse_args(argv)
     samplers = [s.strip() for s in args.samplers.split(",") if s.strip()]
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> dict:
     args.work_dir.mkdir(parents=True, exist_ok=True)
     storage = f"sqlite:///{args.work_dir / 'hpo.db'}"
     cache = str(args.work_dir / "cache")
-    marks = sorted({*range(10, args.trials + 1, 10), *range(40, args.trials + 1, 20)})
+    marks = sorted({*range(5, args.trials + 1, 5), *range(40, args.trials + 1, 20)})
 
     curves, studies = {}, {}
     for sampler in samplers:
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> dict:
                         epochs=args.epochs, patience=None, min_accuracy=args.min_accuracy, cache_dir=cache,
                         n_startup_trials=args.tpe_startup)
         t0 = time.perf_counter()
-        study = run_hpo(cfg, data, progress=True, log=print)
+        study = _load(cfg) if args.report_only else run_hpo(cfg, data, progress=True, log=print)
         rows = trial_rows(study)
         refs = references(rows, cfg, args.n_particles, 3)
         curves[sampler] = hypervolume_history(rows, cfg, refs)
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
         cfg = HPOConfig(study_name="hardware-nsga2", storage=storage, objective="hardware",
                         n_trials=args.hardware_trials, epochs=args.epochs, patience=None,
                         min_accuracy=args.min_accuracy, cache_dir=cache)
-        study = run_hpo(cfg, data, progress=True, log=print)
+        study = _load(cfg) if args.report_only else run_hpo(cfg, data, progress=True, log=print)
         rows = trial_rows(study)
         plot_pareto(rows, cfg, RESULTS / "compress_hpo_hardware.png",
                     title="NSGA-II on (accuracy, est. cycles, DSPs), latency schedule, float32")
@@ -99,6 +101,14 @@ def main(argv: list[str] | None = None) -> dict:
     md = _markdown(out, marks, args)
     write_results("compress_hpo", out, md)
     return out
+
+
+def _load(cfg: HPOConfig):
+    import optuna
+
+    from allo_ext.compress.hpo import make_storage
+
+    return optuna.load_study(study_name=cfg.study_name, storage=make_storage(cfg.storage))
 
 
 def _markdown(out: dict, marks: list[int], args) -> str:
