@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--max-jets", type=int, default=6000, help="train on the first N generated jets (90/10 split)")
     ap.add_argument("--n-test", type=int, default=5000)
     ap.add_argument("--work-dir", type=Path, default=REPO / "build" / "bench_compress" / "models")
+    ap.add_argument("--results-name", default="compress_models", help="bench/results/<name>.{json,md}")
     args = ap.parse_args(argv)
     args.work_dir.mkdir(parents=True, exist_ok=True)
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
@@ -160,13 +161,15 @@ def main(argv: list[str] | None = None) -> dict:
         train_file = subset(train_file, args.max_jets, args.work_dir)
     test_file = generate(args.n_test, seed=2, mpi=True)
     args.work_dir.mkdir(parents=True, exist_ok=True)
-    prev = RESULTS / "compress_models.json"
     import json
 
-    out = json.loads(prev.read_text()) if prev.exists() else {}
+    prev = RESULTS / f"{args.results_name}.json"
     fns = {"prune": part_prune, "quantize": part_quantize, "linformer": part_linformer, "explain": part_explain}
     for p in parts:
-        out[p] = fns[p](args, train_file, test_file, args.work_dir)
+        result = fns[p](args, train_file, test_file, args.work_dir)
+        # Re-read before writing: another part may have been written meanwhile.
+        out = json.loads(prev.read_text()) if prev.exists() else {}
+        out[p] = result
         out.update(train_file=str(train_file), test_file=str(test_file), n_jets=min(args.max_jets, args.n_train),
                    epochs={"base": args.base_epochs, "finetune": args.finetune_epochs, "qat": args.qat_epochs,
                            "linformer": args.lin_epochs},
@@ -176,7 +179,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def markdown(out: dict) -> str:
-    md = ["# bench/compress_models: pruning, 1-bit QAT, Linformer and orderings on generated jets\n",
+    md = ["# bench/compress: pruning, 1-bit QAT, Linformer and orderings on generated jets\n",
           f"{out['n_jets'] * 9 // 10:,} training / {out['n_jets'] // 10:,} validation generated jets (MPI on, seed 1), "
           "5,000 independent test jets (seed 2), features (pT_rel, eta_rel, phi_rel). Budgets are short (2 cores "
           f"shared by six engineers): epochs {out['epochs']}.\n"]
