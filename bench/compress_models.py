@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> dict:
                    epochs={"base": args.base_epochs, "finetune": args.finetune_epochs, "qat": args.qat_epochs,
                            "linformer": args.lin_epochs},
                    paper=PAPER, machine=machine_info())
-        write_results("compress_models", out, markdown(out))
+        write_results(args.results_name, out, markdown(out))
     return out
 
 
@@ -186,7 +186,8 @@ def markdown(out: dict) -> str:
     md = ["# bench/compress: pruning, 1-bit QAT, Linformer and orderings on generated jets\n",
           f"{out['n_jets'] * 9 // 10:,} training / {out['n_jets'] // 10:,} validation generated jets (MPI on, seed 1), "
           "5,000 independent test jets (seed 2), features (pT_rel, eta_rel, phi_rel). Budgets are short (2 cores "
-          f"shared by six engineers): epochs {out['epochs']}.\n"]
+          f"shared by six engineers): base model {out['epochs']['base']} epochs, {out['epochs']['finetune']} "
+          f"fine-tuning epochs per pruning step, {out['epochs']['qat']} epochs for each QAT/full-precision run.\n"]
     p = out.get("prune")
     if p:
         rows = []
