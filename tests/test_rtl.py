@@ -189,3 +189,16 @@ def test_write_project_and_refuse_foreign_dir(tmp_path):
     with pytest.raises(AlloError, match="refusing"):
         m.write(foreign)
     assert (foreign / "notes.txt").read_text() == "keep me"
+
+
+def test_multipliers_are_signed_and_still_exact(tmp_path):
+    """CIRCT's N x N multipliers are rewritten as signed (same low N bits; Yosys can then narrow a
+    product of sign-extended operands to one DSP): the products stay exact, negative ones included."""
+    s = allo_ext.customize(linear2d(int16, 2, 3, 2))
+    m = s.build(target="rtl", cache_dir=tmp_path)
+    assert "$signed(in0) * $signed(in1)" in m.sv and " = in0 * in1;" not in m.sv
+    X = np.array([[-32768, 32767, -1], [-300, 255, 7]], dtype=np.int16)
+    W = np.array([[-32768, -1, 3], [2, -2, 32767]], dtype=np.int16)
+    b = np.array([5, -5], dtype=np.int16)
+    want = ((X.astype(np.int64) @ W.T.astype(np.int64) + b) & 0xFFFF).astype(np.uint16).view(np.int16)
+    np.testing.assert_array_equal(m(X, W, b), want)
