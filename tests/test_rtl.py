@@ -61,6 +61,22 @@ def test_one_start_token_per_call(tmp_path):
     assert m.cycles >= 2 * 72
 
 
+def test_argument_accessed_twice_before_another(tmp_path):
+    """A read by two loops and placed before B: CIRCT's extmem lowering breaks on that (the
+    residual input of a block); stage A gives A a local copy so that the argument has one port."""
+    def k(A: int32[4], B: int32[4]) -> int32[4]:
+        Z: int32[4]
+        for i in range(4):
+            Z[i] = A[i] * 2
+        for j in range(4):
+            Z[j] = Z[j] + A[j] - B[j]
+        return Z
+
+    m = allo_ext.customize(k).build(target="rtl", cache_dir=tmp_path)
+    A, B = np.array([1, -2, 3, 100], dtype=np.int32), np.array([5, 6, -7, 8], dtype=np.int32)
+    np.testing.assert_array_equal(m(A, B), 3 * A - B)
+
+
 def test_signed_division_and_minmax(tmp_path):
     # CIRCT lowers divsi/remsi as unsigned operators: stage A must expand them, and maxsi/minsi too.
     def k(A: int32[8], B: int32[8]) -> int32[8]:

@@ -248,6 +248,50 @@ def _flatten_memrefs(func):
         ir.FunctionType.get([a.type for a in block.arguments], list(ft.results)))
 
 
+# ---------------------------------------------------------------------- one port per memory argument
+_ACCESS = ("affine.load", "affine.store", "memref.load", "memref.store")
+
+
+def _one_port_per_argument(func, roles: list[str]):
+    """A memref argument accessed by more than one load/store, placed before another memref
+    argument, makes handshake-lower-extmem-to-hw build a broken function (null types, or "block
+    argument is not used by an extmemory"; llvm/circt#9807). Such an argument gets a local copy:
+    inputs are copied in by one loop, outputs copied out by one loop at the end, so the argument
+    itself has exactly one port; the local buffer (an on-chip memory) takes the many ports.
+    The last memref argument is exempt: the bug needs a later one."""
+    from torch_mlir.dialects import affine
+
+    block = func.regions[0].blocks[0]
+    args = [a for a in block.arguments if _is(ir.MemRefType, a.type)]
+    ret = list(block.operations)[-1]
+    for k, a in enumerate(args[:-1]):
+        users = [u.owner for u in a.uses]
+        if sum(u.name in _ACCESS for u in users) <= 1:
+            continue
+        mt = ir.MemRefType(a.type)
+        first = list(block.operations)[0]
+        with ir.Location.unknown():
+            with ir.InsertionPoint(first):
+                buf = memref.alloc(mt, [], [])
+            a.replace_all_uses_with(buf)
+            n = mt.shape[0]
+            if roles[k] == "out":
+                ip = ir.InsertionPoint(ret)
+                src, dst = buf, a
+            else:
+                ip = ir.InsertionPoint(first)
+                src, dst = a, buf
+            with ip:
+                lp = affine.AffineForOp(0, n, 1)
+                with ir.InsertionPoint(lp.body):
+                    v = memref.load(src, [lp.induction_variable])
+                    memref.store(v, dst, [lp.induction_variable])
+                    affine.AffineYieldOp([])
+            if roles[k] != "out":
+                # the alloc must dominate the copy loop
+                buf.owner.move_before(lp.operation)
+
+
 # ---------------------------------------------------------------------- after cf: expansions
 def _expand_minmax_div(func):
     preds = {"arith.maxsi": 4, "arith.minsi": 2, "arith.maxui": 8, "arith.minui": 6}  # sgt, slt, ugt, ult
@@ -393,6 +437,8 @@ def lower(schedule, narrow_index: bool = True) -> Lowered:
         _copies_to_loops(func)
         roms = _globals_to_ports(module, func)
         _flatten_memrefs(func)
+        roles = ["in"] * len(arg_types) + ["out"] * len(res_types) + ["rom"] * len(roms)
+        _one_port_per_argument(func, roles)
         _run(module, TO_CF, "affine and scf to cf", top)
         func = _top_func(module, top)
         _expand_minmax_div(func)
