@@ -19,7 +19,7 @@ from torch_mlir.dialects import arith, func
 
 from ..lang.errors import AlloError
 from ..lang.module import ModuleBuilder
-from ..lang.types import DType, float32, from_numpy
+from ..lang.types import DType, float32
 from ..lang.values import Buffer
 from .errors import UnsupportedOpError
 
@@ -71,10 +71,12 @@ class LoweringContext:
         self.kernels_used: list[str] = []
 
     def buffer(self, x, name: str = "w") -> Buffer:
+        """A Buffer as is; a constant as a float32 global (bools as 0/1 and integers exactly, as every
+        tensor is computed in float32: integers up to 2**24 are exact)."""
         if isinstance(x, Buffer):
             return x
         arr = np.asarray(x)
-        if arr.dtype == np.float64:
+        if arr.dtype != np.float32 and arr.dtype.kind in "fbiu":
             arr = arr.astype(np.float32)
         return self.mb.constant_buffer(arr, node_name=name)
 
@@ -95,7 +97,9 @@ class LoweringContext:
                 v = float(a) if t.is_float else int(a)
                 operands.append(arith.constant(t.mlir(), v))
                 continue
-            b = self.buffer(a, name=n)
+            if not isinstance(a, Buffer) and t.dtype.is_float:
+                a = np.asarray(a, dtype=t.dtype.numpy)
+            b = a if isinstance(a, Buffer) else self.mb.constant_buffer(np.asarray(a), node_name=n)
             if b.type != t:
                 raise AlloError(f"lowering of {self.where()}: argument '{n}' of kernel '{kernel_fn.__name__}' "
                                 f"expects {t}, got {b.type}")
@@ -150,17 +154,15 @@ class GraphImporter:
         consts = self._constants()
         fold_batchnorm_into_linear(graph, consts)
         user_inputs = [n for n in graph.nodes if n.op == "placeholder" and n.name not in consts]
-        in_types = []
-        for n in user_inputs:
-            val = n.meta["val"]
-            in_types.append(from_numpy(torch.empty(0, dtype=val.dtype).numpy().dtype)[tuple(int(d) for d in val.shape)])
+        # Every tensor is computed in float32 (bools as 0/1, integers exactly up to 2**24), inputs and
+        # outputs too; CompiledModel converts at the boundary.
+        in_types = [float32[tuple(int(d) for d in n.meta["val"].shape)] for n in user_inputs]
+        self.in_dtypes = [n.meta["val"].dtype for n in user_inputs]
         out_node = next(n for n in graph.nodes if n.op == "output")
         outs = out_node.args[0]
         outs = list(outs) if isinstance(outs, (tuple, list)) else [outs]
-        res_types = []
-        for o in outs:
-            val = o.meta["val"]
-            res_types.append(from_numpy(torch.empty(0, dtype=val.dtype).numpy().dtype)[tuple(int(d) for d in val.shape)])
+        res_types = [float32[tuple(int(d) for d in o.meta["val"].shape)] for o in outs]
+        self.out_dtypes = [o.meta["val"].dtype for o in outs]
         with self.mb.context, ir.Location.unknown():
             ftype = ir.FunctionType.get([t.mlir() for t in in_types], [t.mlir() for t in res_types])
             with ir.InsertionPoint(self.mb.module.body):
@@ -194,7 +196,15 @@ class GraphImporter:
             return None
         lowering = find_lowering(node.target)
         if lowering is None:
-            raise UnsupportedOpError(name, node)
+            from .decompose import root_op
+
+            detail = "torch has no decomposition for it either" if isinstance(node.target, torch._ops.OpOverload) \
+                else ""
+            root = root_op(node, getattr(self.ep, "allo_decomposed_from", {}))
+            if root is not None:
+                raise UnsupportedOpError(root, node, f"torch's decomposition of it needs '{name}', which has no "
+                                                     "lowering or decomposition")
+            raise UnsupportedOpError(name, node, detail)
 
         def conv(a):
             if isinstance(a, torch.fx.Node):
@@ -214,4 +224,4 @@ class GraphImporter:
             except (UnsupportedOpError, AlloError):
                 raise
             except NotImplementedError as e:
-                raise UnsupportedOpError(name, node, str(e)) from e
+                raise UnsupportedOpError(name, node, str(e), has_lowering=True) from e

@@ -239,12 +239,12 @@ def _add(ctx, node, a, b, alpha=1):
     return _binary(K.add, ctx, node, a, b)
 
 
-@register_lowering("aten.sub.Tensor", "aten.sub.Scalar", "aten.rsub.Scalar")
+@register_lowering("aten.sub.Tensor", "aten.sub.Scalar", "aten.rsub.Scalar", "aten.rsub.Tensor")
 def _sub(ctx, node, a, b, alpha=1):
+    if "rsub" in str(node.target):  # rsub(x, c, alpha) = c - alpha * x: alpha scales x, not c
+        a, b = b, a
     if alpha != 1:
         b = _mul(ctx, node, b, alpha)
-    if "rsub" in str(node.target):
-        a, b = b, a
     return _binary(K.sub, ctx, node, a, b)
 
 
