@@ -10,7 +10,7 @@ import torch
 from ..kernels import apply_schedules
 from ..lang.errors import CallError
 from ..schedule import Schedule
-from . import lowerings  # noqa: F401  (registers the lowerings)
+from . import lowerings, lowerings_indexing, lowerings_pointwise  # noqa: F401  (register the lowerings)
 from .custom_ops import prepare_for_export
 from .batch_check import check_batch_independence
 from .decompose import decompose_missing

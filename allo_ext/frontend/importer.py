@@ -60,6 +60,41 @@ def find_lowering(target) -> Callable | None:
     return LOWERINGS.get(packet)
 
 
+# expand/repeat of a parameter to the batch (a class token) stay kernels: folded, they would be
+# batch-sized constants.
+NOT_FOLDED = {"aten.expand.default", "aten.repeat.default"}
+
+
+def _has_buffer(x) -> bool:
+    if isinstance(x, Buffer):
+        return True
+    if isinstance(x, (list, tuple)):
+        return any(_has_buffer(a) for a in x)
+    if isinstance(x, dict):
+        return any(_has_buffer(a) for a in x.values())
+    return False
+
+
+def _fold(target, args, kwargs):
+    """An op on constants only, evaluated by torch itself at compile time (exactly what eager computes)."""
+    def to_torch(a):
+        if isinstance(a, np.ndarray) or isinstance(a, np.generic):
+            return torch.from_numpy(np.array(a))
+        if isinstance(a, (list, tuple)):
+            return type(a)(to_torch(x) for x in a)
+        return a
+
+    def to_numpy(r):
+        if isinstance(r, torch.Tensor):
+            return r.detach().numpy()
+        if isinstance(r, (list, tuple)):
+            return type(r)(to_numpy(x) for x in r)
+        return r
+
+    with torch.no_grad():
+        return to_numpy(target(*to_torch(list(args)), **{k: to_torch(v) for k, v in kwargs.items()}))
+
+
 class LoweringContext:
     """What a lowering may use: kernel calls, constants, shapes of the node being lowered."""
 
@@ -217,6 +252,9 @@ class GraphImporter:
 
         args = [conv(a) for a in node.args]
         kwargs = {k: conv(v) for k, v in node.kwargs.items()}
+        if isinstance(node.target, torch._ops.OpOverload) and not _has_buffer((args, kwargs)) \
+                and name not in NOT_FOLDED:
+            return _fold(node.target, args, kwargs)
         self.ctx.node = node
         with ir.Location.name(node.name):
             try:

@@ -288,10 +288,13 @@ def _batch_norm(ctx, node, x, w, b, mean, var, *rest):
     b = np.zeros(c, np.float32) if b is None else b
     if len(shape) == 2:
         y = ctx.call(K.batchnorm1d_2d(ctx.dtype, shape[0], c, eps=eps), x, w, b, mean, var)
-    elif len(shape) == 3:
-        y = ctx.call(K.batchnorm1d_3d(ctx.dtype, shape[0], c, shape[2], eps=eps), x, w, b, mean, var)
+    elif len(shape) >= 3:  # BatchNorm2d/3d: the spatial dims merged into one
+        n = int(np.prod(shape[2:]))
+        x3 = reshape(ctx, x, shape[:2] + (n,))
+        y = ctx.call(K.batchnorm1d_3d(ctx.dtype, shape[0], c, n, eps=eps), x3, w, b, mean, var)
+        y = reshape(ctx, y, shape)
     else:
-        raise NotImplementedError(f"batch_norm on a rank-{len(shape)} tensor (only BatchNorm1d layouts)")
+        raise NotImplementedError(f"batch_norm on a rank-{len(shape)} tensor")
     return (y, None, None) if "legit" in str(node.target) else y
 
 
