@@ -63,3 +63,15 @@ def test_per_jet_reductions_are_accepted():
     x = torch.randn(5, 3, 4)
     f = from_pytorch(_PerJet().eval(), x, batch_size=2)
     np.testing.assert_allclose(f(x), _PerJet()(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+class _TwoSlices(torch.nn.Module):
+    def forward(self, x):
+        a, b = torch.split(x, [4, 3], dim=1)  # (B, 4, 5) and (B, 3, 5)
+        return a[:, 1:2] * 2 + b[:, 1:2]  # two slices with equal results but different inputs
+
+
+def test_kernels_that_differ_only_in_their_annotations_are_not_merged():
+    x = torch.randn(3, 7, 5)
+    f = from_pytorch(_TwoSlices().eval(), x)
+    np.testing.assert_allclose(f(x), _TwoSlices()(x).numpy(), rtol=1e-6)

@@ -106,7 +106,9 @@ RULES = {
     "aten.linalg_vector_norm": lambda n: [(0, _dims(_arg(n, 2, "dim"), _val(n.args[0]).dim()))],
     "aten.max": _reduce, "aten.min": _reduce, "aten.argmax": _reduce, "aten.argmin": _reduce,
     "aten.any": _reduce, "aten.all": _reduce, "aten.cumsum": _reduce, "aten.cumprod": _reduce,
-    "aten.sort": _reduce, "aten.argsort": _reduce, "aten.median": _reduce,
+    "aten.sort": lambda n: [(0, _dims(_arg(n, 1, "dim", -1) if not isinstance(_arg(n, 1, "dim", -1), bool)
+                                      else n.kwargs.get("dim", -1), _val(n.args[0]).dim()))],
+    "aten.argsort": lambda n: [(0, _dims(_arg(n, 1, "dim", -1), _val(n.args[0]).dim()))], "aten.median": _reduce,
     "aten.topk": lambda n: [(0, _dims(_arg(n, 2, "dim", -1), _val(n.args[0]).dim()))],
     "aten.softmax": _softmax, "aten._softmax": _softmax, "aten.log_softmax": _softmax,
     "aten._log_softmax": _softmax,

@@ -236,7 +236,7 @@ class GraphImporter:
             detail = "torch has no decomposition for it either" if isinstance(node.target, torch._ops.OpOverload) \
                 else ""
             root = root_op(node, getattr(self.ep, "allo_decomposed_from", {}))
-            if root is not None:
+            if root is not None and root != name:
                 raise UnsupportedOpError(root, node, f"torch's decomposition of it needs '{name}', which has no "
                                                      "lowering or decomposition")
             raise UnsupportedOpError(name, node, detail)

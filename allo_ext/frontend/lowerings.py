@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 
 from ..kernels import nn as K
 from ..lang.values import Buffer
@@ -357,8 +358,8 @@ def _sum(ctx, node, x, dims=None, keepdim=False, *rest):
 # ---------------------------------------------------------------------------- attention
 @register_lowering("aten.scaled_dot_product_attention")
 def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
-    if attn_mask is not None or is_causal or dropout_p:
-        raise NotImplementedError("scaled_dot_product_attention with a mask, causal masking or dropout")
+    if is_causal or dropout_p or enable_gqa:
+        raise NotImplementedError("scaled_dot_product_attention with causal masking, dropout or grouped queries")
     sq, sk = _shape(q), _shape(k)
     lead, lq, d = sq[:-2], sq[-2], sq[-1]
     lk = sk[-2]
@@ -368,6 +369,14 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, sc
     s = ctx.call(K.bmm(ctx.dtype, nb, lq, d, lk, loop_order=ctx.loop_order), q3, kt)
     scale = 1.0 / math.sqrt(d) if scale is None else scale
     s = ctx.call(K.mul(ctx.dtype, (nb, lq, lk), ()), s, np.array(scale, dtype=np.float32))
+    if attn_mask is not None:  # a bool mask keeps True entries; a float mask is added to the scores
+        s4 = reshape(ctx, s, lead + (lq, lk))
+        if node.args[3].meta["val"].dtype == torch.bool:
+            s4 = ctx.call(K.where(ctx.dtype, _shape(attn_mask), _shape(s4), ()), attn_mask, s4,
+                          np.array(-np.inf, dtype=np.float32))
+        else:
+            s4 = _binary(K.add, ctx, node, s4, attn_mask)
+        s = reshape(ctx, s4, (nb, lq, lk))
     p = ctx.call(K.softmax(ctx.dtype, (nb, lq, lk)), s)
     o = ctx.call(K.bmm(ctx.dtype, nb, lq, lk, _shape(v)[-1], loop_order=ctx.loop_order), p, v3)
     return reshape(ctx, o, lead + (lq, _shape(v)[-1]))

@@ -27,7 +27,8 @@ def _torch_arg(a):
 
 @register_lowering("aten.zeros_like", "aten.ones_like", "aten.full_like", "aten.empty_like", "aten.zeros",
                    "aten.ones", "aten.full", "aten.empty.memory_format", "aten.arange", "aten.new_zeros",
-                   "aten.new_ones", "aten.new_full", "aten.new_empty", "aten.scalar_tensor", "aten.eye")
+                   "aten.new_ones", "aten.new_full", "aten.new_empty", "aten.scalar_tensor", "aten.eye",
+                   "aten.tril_indices", "aten.triu_indices")
 def _factory(ctx, node, *args, **kwargs):
     target = node.target
     name = str(target)
@@ -49,6 +50,43 @@ def _repeat(ctx, node, x, reps):
     if all(r == 1 for r in reps) and len(reps) == len(_shape(x)):
         return x
     return ctx.call(K.tile(ctx.dtype, _shape(x), reps), x)
+
+
+def _pieces(ctx, node, x, sizes, dim):
+    from .lowerings import _slice
+
+    dim = _norm_dim(dim, len(_shape(x)))
+    out, start = [], 0
+    for n in sizes:
+        out.append(_slice(ctx, node, x, dim, start, start + int(n), 1))
+        start += int(n)
+    return tuple(out)
+
+
+@register_lowering("aten.split_with_sizes", "aten.split_with_sizes_copy")
+def _split_with_sizes(ctx, node, x, sizes, dim=0):
+    return _pieces(ctx, node, x, sizes, dim)
+
+
+@register_lowering("aten.split.Tensor", "aten.split_copy.Tensor")
+def _split(ctx, node, x, size, dim=0):
+    total = _shape(x)[_norm_dim(dim, len(_shape(x)))]
+    return _pieces(ctx, node, x, [min(size, total - s) for s in range(0, total, size)], dim)
+
+
+@register_lowering("aten.chunk")
+def _chunk(ctx, node, x, chunks, dim=0):
+    total = _shape(x)[_norm_dim(dim, len(_shape(x)))]
+    size = -(-total // chunks)
+    return _split(ctx, node, x, size, dim)
+
+
+@register_lowering("aten.unbind.int", "aten.unbind_copy.int")
+def _unbind(ctx, node, x, dim=0):
+    from .lowerings import _select
+
+    dim = _norm_dim(dim, len(_shape(x)))
+    return tuple(_select(ctx, node, x, dim, k) for k in range(_shape(x)[dim]))
 
 
 # ---------------------------------------------------------------------------- convolution
@@ -165,3 +203,37 @@ def _take(ctx, x, idx, d):
 @register_lowering("aten.index_select")
 def _index_select(ctx, node, x, dim, index):
     return _take(ctx, x, index, _norm_dim(dim, len(_shape(x))))
+
+
+@register_lowering("aten.index_put.default")
+def _index_put(ctx, node, x, indices, values, accumulate=False):
+    """``x[..., i, j] = values`` with index tensors known at compile time (e.g. ParT's symmetric pair
+    matrix from tril_indices): each destination element is mapped, at compile time, to the source
+    element that lands there (the last write wins, as torch on the CPU), then one gather and one where."""
+    if accumulate:
+        raise NotImplementedError("index_put with accumulate=True")
+    if any(isinstance(t, Buffer) for t in indices if t is not None):
+        raise NotImplementedError("index_put with index tensors computed at run time")
+    shape = _shape(x)
+    used = [k for k, t in enumerate(indices) if t is not None]
+    if used != list(range(used[0], used[0] + len(used))):
+        raise NotImplementedError("index_put with index tensors on non-adjacent dims")
+    d0, nd = used[0], len(used)
+    idx = np.broadcast_arrays(*[np.asarray(indices[k]).astype(np.int64) for k in used])
+    sub = shape[d0:d0 + nd]
+    n_src = idx[0].size
+    flat_dst = np.ravel_multi_index(tuple(np.mod(i.reshape(-1), s) for i, s in zip(idx, sub)), sub)
+    src_of = np.full(int(np.prod(sub)), -1, np.int64)
+    src_of[flat_dst] = np.arange(n_src)  # numpy keeps the last of repeated writes, as torch does on the CPU
+    lead, tail = shape[:d0], shape[d0 + nd:]
+    vshape = lead + tuple(idx[0].shape) + tail
+    v = values if isinstance(values, Buffer) else np.asarray(values, np.float32)
+    if _shape(v) != vshape:
+        v = ctx.call(K.broadcast_to(ctx.dtype, _shape(v), vshape), v)
+    v = reshape(ctx, v, lead + (n_src,) + tail)
+    gathered = _take(ctx, v, np.maximum(src_of, 0).astype(np.float32), d0)  # lead + (prod(sub),) + tail
+    keep = (src_of >= 0).astype(np.float32).reshape((1,) * len(lead) + (-1,) + (1,) * len(tail))
+    x2 = reshape(ctx, x, lead + (int(np.prod(sub)),) + tail) if isinstance(x, Buffer) else \
+        np.asarray(x, np.float32).reshape(lead + (-1,) + tail)
+    y = ctx.call(K.where(ctx.dtype, keep.shape, _shape(gathered), _shape(x2)), keep, gathered, x2)
+    return reshape(ctx, y, shape)
