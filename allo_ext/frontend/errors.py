@@ -44,3 +44,8 @@ def user_frame(node) -> str:
 
 
 _user_frame = user_frame
+
+
+class ModelExportError(AlloError, ValueError):
+    """The model cannot be exported as one fixed graph (data-dependent control flow, batch
+    statistics, float64); the message names the cause, the model line when known, and the fix."""
