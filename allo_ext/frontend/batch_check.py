@@ -11,9 +11,9 @@ Picking rows is mixing too: after ``x[0]``, ``x[:1]``, ``index_select(x, 0, t)``
 every jet computes with the jet that lands at row 0 of its chunk, and the batch symbol is gone from
 the shape, so no later reduction shows it. Any select, narrow/slice (other than the full range),
 index, gather or scatter ALONG a dim carrying the batch is therefore refused, with one exception:
-an index (or gather) along a dim where the batch is merged with other dims (``B*P``) whose index
-tensor itself carries the batch, i.e. one set of indices per jet. That is the kNN gather of
-ParticleNet/DGCNN (``x.reshape(B*P, C)[idx + arange(B)[:, None] * P]``). Whether those per-jet
+an index tensor that carries the batch itself (one set of indices per jet) and is computed from an
+``arange`` over the batch, as in ParticleNet/DGCNN's kNN gather
+(``x.reshape(B*P, C)[idx + arange(B)[:, None] * P]``) or ``x[arange(B), idx]``. Whether such
 indices stay inside their own jet's rows depends on values, which a shape check cannot see.
 """
 from __future__ import annotations
@@ -148,12 +148,32 @@ def _slice_is_full(node, first, size) -> bool:  # slice's (dim, start, end, step
             and (end is None or (isinstance(end, int) and end >= _FULL_END) or _same_size(end, size)))
 
 
+def _from_batch_arange(index) -> bool:
+    """Whether ``index`` is computed from an ``arange`` over the batch (``arange(B)[:, None] * P + idx``,
+    ``x[arange(B), idx]``): that offsets each jet's indices into its own rows."""
+    from .importer import op_name
+
+    seen, todo = set(), [index]
+    while todo and len(seen) < 200:  # the offset sits a few ops above the index, never far
+        n = todo.pop()
+        if not isinstance(n, torch.fx.Node) or n in seen or n.op != "call_function":
+            continue
+        seen.add(n)
+        v = _val(n)
+        if op_name(n.target).startswith("aten.arange") and isinstance(v, torch.Tensor) \
+                and _carries_batch(v.shape[0]):
+            return True
+        for a in list(n.args) + list(n.kwargs.values()):
+            todo.extend(a if isinstance(a, (list, tuple)) else [a])
+    return False
+
+
 def _per_jet_index(size, index) -> bool:
-    """An index along a dim of this size keeps the jets apart only if the batch is merged with other
-    dims in it (``B*P``, not ``B`` alone) and the index tensor itself carries the batch."""
+    """An index along a dim carrying the batch keeps the jets apart when it holds one set of indices
+    per jet (its shape carries the batch) offset by an arange over the batch. A permutation of that
+    arange (``x[arange(B).flip(0)]``) would pass too: telling those apart needs values, not shapes."""
     v = _val(index)
-    merged = isinstance(size, torch.SymInt) and len(size.node.expr.free_symbols) > 0 and not size.node.expr.is_Symbol
-    return merged and v is not None and any(_carries_batch(d) for d in v.shape)
+    return v is not None and any(_carries_batch(d) for d in v.shape) and _from_batch_arange(index)
 
 
 def _picks(node, name):
