@@ -20,6 +20,8 @@ from torch_mlir.dialects import linalg
 from torch_mlir.execution_engine import ExecutionEngine
 
 from ..lang.errors import AlloError, CallError
+from ..lang import fixed as fx
+from ..passes.fixed_to_int import fixed_to_int
 from ..passes.loop_info import loop_name, trip_count
 from .poison import run_poisoned
 from ..lang.types import ArrayType
@@ -130,6 +132,7 @@ class CPUModule:
         self.arg_names, self.arg_types, self.res_types = schedule.mb.signatures[schedule.top]
         with schedule.context:
             module = ir.Module.parse(str(schedule.module))
+            fixed_to_int(module)
             _apply_unroll(module)
             _run(module, BUFFERIZE, "bufferize")
             copies_to_linalg(module)
@@ -149,7 +152,20 @@ class CPUModule:
                             f"got {len(args)}")
         packed, keep = [], []
         for n, t, a in zip(self.arg_names, self.arg_types, args):
-            if isinstance(t, ArrayType):
+            if isinstance(t, ArrayType) and t.dtype.is_fixed:
+                arr = np.asarray(a)
+                if arr.shape != t.shape or arr.dtype.kind not in "fiu":
+                    raise CallError(f"argument '{n}' of kernel '{self.name}': expected {t} as real numbers "
+                                    f"(shape {t.shape}, quantised to {t.dtype} on the way in), got shape {arr.shape}, "
+                                    f"dtype {arr.dtype}")
+                arr = np.ascontiguousarray(fx.to_storage(fx.quantize(arr, t.dtype), t.dtype))
+                keep.append(arr)
+                packed.append(_memref_arg(arr))
+            elif not isinstance(t, ArrayType) and t.is_fixed:
+                c = np.ctypeslib.as_ctypes_type(t.storage_numpy)(fx.to_storage(fx.quantize(a, t), t).item())
+                keep.append(c)
+                packed.append(ctypes.pointer(c))
+            elif isinstance(t, ArrayType):
                 arr = np.asarray(a)
                 if arr.shape != t.shape or arr.dtype != t.dtype.numpy:
                     raise CallError(f"argument '{n}' of kernel '{self.name}': expected {t} "
@@ -165,9 +181,11 @@ class CPUModule:
             if not isinstance(t, ArrayType):
                 raise AlloError(f"kernel '{self.name}': scalar results are not supported by the llvm backend yet; "
                                 "return a one-element array instead")
-        specs = [(t.shape, t.dtype.numpy) for t in self.res_types]
+        specs = [(t.shape, t.dtype.storage_numpy if t.dtype.is_fixed else t.dtype.numpy) for t in self.res_types]
         outs = run_poisoned(self.name, specs,
                             lambda outs: self.engine.invoke(self.name, *packed, *[_memref_arg(o) for o in outs]))
+        outs = [fx.dequantize(fx.from_storage(o, t.dtype), t.dtype) if t.dtype.is_fixed else o
+                for o, t in zip(outs, self.res_types)]
         if not outs:
             return None
         return outs[0] if len(outs) == 1 else tuple(outs)

@@ -18,7 +18,7 @@ work on index tuples (``for i in grid(*shape)`` binds ``i`` to a tuple of indice
 """
 from .errors import AlloError, CallError, KernelSyntaxError, KernelTypeError, ScheduleError, ToolNotFoundError
 from .types import (ArrayType, DType, Fixed, Float, Index, Int, UFixed, bool_, float32, float64, index, int1, int8,
-                    int16, int32, int64, uint8, uint16, uint32, uint64)
+                    int16, int32, int64, parse_precision, uint8, uint16, uint32, uint64)
 
 
 def grid(*dims, name: str | None = None):
@@ -52,7 +52,7 @@ ceil = _builtin("ceil", _np.ceil)
 
 __all__ = [
     "AlloError", "CallError", "KernelSyntaxError", "KernelTypeError", "ScheduleError", "ToolNotFoundError",
-    "ArrayType", "DType", "Fixed", "Float", "Index", "Int", "UFixed", "bool_", "float32", "float64", "index",
+    "ArrayType", "DType", "Fixed", "Float", "Index", "Int", "UFixed", "parse_precision", "bool_", "float32", "float64", "index",
     "int1", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
     "grid", "exp", "log", "sqrt", "tanh", "erf", "floor", "ceil",
 ]

@@ -14,6 +14,7 @@ from torch_mlir import ir
 from torch_mlir.dialects import arith, func, math, memref
 
 from .errors import KernelTypeError
+from .fixed_ops import is_fixed_operand
 from .index_expr import Idx
 from .signature import is_kernel, kernel_signature
 from .types import ArrayType, DType, Int, index as index_t
@@ -85,6 +86,8 @@ class ExpressionsMixin:
                 return Literal(-v.value)
             if isinstance(v, Idx):
                 return -v
+            if v.dtype.is_fixed:
+                return self.fixed_neg(v)
             if v.dtype.is_float:
                 return TV(arith.negf(v.value), v.dtype)
             zero = arith.constant(v.dtype.mlir(), 0)
@@ -105,14 +108,14 @@ class ExpressionsMixin:
     def binop(self, node, op, a, b):
         if isinstance(a, Literal) and isinstance(b, Literal):
             return Literal(_py_binop(op, a.value, b.value, self.err(node, "bad operator")))
+        if is_fixed_operand(a) or is_fixed_operand(b):
+            return self.fixed_binop(node, op, a, b)
         if isinstance(a, Idx) or isinstance(b, Idx):
             return self.index_binop(node, op, a, b)
         a, b = self.unify(node, a, b)
         t = a.dtype
         x, y = a.value, b.value
         opn = type(op).__name__
-        if t.is_fixed:
-            raise self.err(node, f"arithmetic on {t} is not supported yet by this build of the language")
         if t.is_float:
             if opn == "Pow":
                 return TV(math.powf(x, y), t)
@@ -167,6 +170,8 @@ class ExpressionsMixin:
         opn = type(node.ops[0]).__name__
         if isinstance(a, Literal) and isinstance(b, Literal):
             return Literal(_py_compare(opn, a.value, b.value))
+        if is_fixed_operand(a) or is_fixed_operand(b):
+            return self.fixed_compare(node, opn, a, b)
         if isinstance(a, Idx) or isinstance(b, Idx):
             a = TV(self.as_index(node, a).materialize(), index_t)
             b = TV(self.as_index(node, b).materialize(), index_t)
@@ -283,6 +288,11 @@ class ExpressionsMixin:
             return Literal(f(v.value))
         if isinstance(v, Idx):
             raise self.err(node, f"{name}() of an index: cast it first, e.g. {name}(float32(i))", KernelTypeError)
+        if name == "abs" and v.dtype.is_fixed:
+            return self.fixed_abs(node, v)
+        if v.dtype.is_fixed:
+            raise self.err(node, f"{name}() of a fixed-point value: cast it to float32 first, or use a lookup "
+                                 "table (see allo_ext.kernels.nn for exp and reciprocal tables)", KernelTypeError)
         if name == "abs":
             if v.dtype.is_int and not v.dtype.signed:
                 return v  # math.absi reads the bits as signed
@@ -299,6 +309,9 @@ class ExpressionsMixin:
         for v in vals[1:]:
             if isinstance(acc, Literal) and isinstance(v, Literal):
                 acc = Literal(max(acc.value, v.value) if is_max else min(acc.value, v.value))
+                continue
+            if is_fixed_operand(acc) or is_fixed_operand(v):
+                acc = self.fixed_minmax(node, is_max, acc, v)
                 continue
             a, b = self.unify(node, acc, v)
             t = a.dtype

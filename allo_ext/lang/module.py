@@ -42,7 +42,8 @@ def _freeze(v, depth: int):
 class ModuleBuilder:
     def __init__(self, context: ir.Context | None = None):
         self.context = context or ir.Context()
-        self.context.allow_unregistered_dialects = False
+        # Fixed-point ops live in the unregistered `allo` namespace (see lang/fixed_ops.py).
+        self.context.allow_unregistered_dialects = True
         with self.context, ir.Location.unknown():
             self.module = ir.Module.create()
         self.functions: dict = {}  # kernel key -> symbol name
