@@ -19,6 +19,42 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+from typer._click.exceptions import ClickException
+from typer.core import TyperGroup
+
+class _Commands(TyperGroup):
+    """The top-level command group: any exception a command raises ends as one line on stderr and
+    exit code 1, never a traceback (``allo-ext --debug ...`` or ALLO_EXT_DEBUG=1 shows it). Commands
+    registered anywhere (also by other modules) get this for free: it wraps the whole dispatch."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, ClickException):
+            raise  # typer's own exits and usage errors print themselves
+        except Exception as e:  # noqa: BLE001 - this is the one place every error ends up
+            if ctx.params.get("debug") or os.environ.get("ALLO_EXT_DEBUG"):
+                raise
+            # Printed as plain text: option names like [generate] are not rich markup.
+            err_console.print(Text.assemble(("error: ", "bold red"), error_line(e)), soft_wrap=True)
+            raise typer.Exit(1) from None
+
+
+def error_line(e: BaseException) -> str:
+    """What the user sees for an exception: its message for the errors we raise on purpose (they
+    say what to do), the type and message plus a pointer to --debug for anything else."""
+    from .lang.errors import AlloError
+
+    msg = str(e).strip() or type(e).__name__
+    if isinstance(e, (AlloError, ValueError, TypeError, OSError, ImportError, NotImplementedError,
+                      ArithmeticError)) and type(e).__module__.startswith(("allo_ext", "builtins")):
+        if isinstance(e, OSError) and e.filename and str(e.filename) not in msg:
+            msg = f"{msg}: {e.filename}"
+        return msg
+    first = msg.splitlines()[0]
+    return (f"{type(e).__name__}: {first} (unexpected; rerun with `allo-ext --debug ...` for the traceback "
+            "and report it)")
+
 
 app = typer.Typer(
     name="allo-ext",
@@ -27,6 +63,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_Commands,
 )
 data_app = typer.Typer(help="Jet data in the hls4ml format: generate with Pythia8+FastJet, inspect files.",
                        no_args_is_help=True)
@@ -38,25 +75,32 @@ REPO = Path(__file__).resolve().parent.parent
 BENCH_DIR = REPO / "bench"
 
 
+@app.callback()
+def _main_options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error instead of one "
+                                        "line (also: ALLO_EXT_DEBUG=1).")] = False,
+):
+    """Compile PyTorch jet taggers through MLIR to CPU code, HLS C++ and simulated RTL, verified against
+    torch. Jets in the hls4ml LHC format."""
+
+
 @contextlib.contextmanager
 def _user_errors():
-    """Expected failures (bad files, missing tools, wrong options) end with one clear line and
-    exit code 1 instead of a traceback."""
-    from .bundle import BundleError
-    from .data import GeneratorsMissingError, JetFormatError
-    from .lang.errors import AlloError
-    from .workflow import TargetUnavailableError
+    """Kept for commands written against the old per-command handler: errors now end in one line
+    through the top-level group (_Commands), so this only passes them on."""
+    yield
 
-    try:
-        yield
-    except (BundleError, JetFormatError, GeneratorsMissingError, TargetUnavailableError, AlloError,
-            FileNotFoundError, ValueError, TypeError) as e:
-        if os.environ.get("ALLO_EXT_DEBUG"):
-            raise
-        # The message is printed as plain text: option names like [generate] are not rich markup.
-        err_console.print(Text.assemble(("error: ", "bold red"), str(e)), soft_wrap=True)
-        err_console.print("(set ALLO_EXT_DEBUG=1 for the traceback)", style="dim")
-        raise typer.Exit(1) from e
+
+class OptionError(ValueError):
+    """A command-line value that cannot work; the message starts with the option's name."""
+
+    def __init__(self, option: str, msg: str):
+        super().__init__(f"{option}: {msg}")
+
+
+def _positive(value, option: str):
+    if value is not None and value < 1:
+        raise OptionError(option, f"must be >= 1, got {value}")
 
 
 def parse_assignments(items: list[str] | None, what: str) -> dict:
@@ -78,6 +122,36 @@ def _features(text: str) -> tuple[str, ...]:
     return tuple(f.strip() for f in text.split(",") if f.strip())
 
 
+def _feature_list(text: str) -> tuple[str, ...]:
+    """--features: at least one, each known, none twice."""
+    from .data import FEATURE_NAMES
+
+    feats = _features(text)
+    if not feats:
+        raise OptionError("--features", "names no feature")
+    unknown = [f for f in feats if f not in FEATURE_NAMES]
+    if unknown:
+        raise OptionError("--features", f"unknown feature(s) {', '.join(unknown)}; valid: {', '.join(FEATURE_NAMES)}")
+    dup = sorted({f for f in feats if feats.count(f) > 1})
+    if dup:
+        raise OptionError("--features", f"{', '.join(dup)} given more than once")
+    return feats
+
+
+def _check_jets(path: Path, n_particles: int | None, option: str):
+    """Open an hls4ml-format file (or directory) now, before any long work, and check it has enough
+    particles per jet."""
+    from .data import JetFiles
+
+    files = JetFiles.open(path)
+    if len(files) == 0:
+        raise OptionError(option, f"{path} holds no jets")
+    if n_particles is not None and n_particles > min(files.n_particles):
+        raise OptionError(option, f"{path} has {min(files.n_particles)} particles per jet, the model takes "
+                                  f"{n_particles}; use a file with at least {n_particles}")
+    return files
+
+
 # ------------------------------------------------------------------------------------------- data
 @data_app.command("generate")
 def data_generate(
@@ -90,11 +164,20 @@ def data_generate(
     classes: Annotated[str, typer.Option(help="Comma-separated classes out of g,q,W,Z,t.")] = "g,q,W,Z,t",
     cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Reuse (and fill) the on-disk cache "
                                         "($ALLO_EXT_CACHE/jets or ~/.cache/allo_ext/jets).")] = True,
+    force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
 ):
     """Generate jets with Pythia8 and FastJet (needs `pip install 'allo-ext\\[generate]'`)."""
     with _user_errors():
-        from .data.generate import generate
+        from .data.generate import _canonical_classes, generate
+        from .outputs import check_output_file
 
+        _positive(n_jets, "--n-jets")
+        _positive(workers, "--workers")
+        n_classes = len(_canonical_classes(_features(classes)))
+        if n_jets < n_classes:
+            raise OptionError("--n-jets", f"{n_jets} jets over {n_classes} classes leaves a class without jets; "
+                                          f"give at least {n_classes}")
+        check_output_file(out, force=force)
         path = generate(n_jets, out, classes=_features(classes), seed=seed, mpi=mpi, workers=workers,
                         use_cache=cache)
         console.print(f"wrote {n_jets} jets to [bold]{path}[/]")
@@ -107,6 +190,7 @@ def data_inspect(
                                                         "statistics (default: all).")] = None,
 ):
     """Counts per class, array shapes and per-feature statistics (over real, non-padded particles)."""
+    _positive(n_particles, "--n-particles")
     with _user_errors():
         import h5py
         import numpy as np
@@ -206,7 +290,8 @@ def train(
                                                         "(repeatable), e.g. --config dim=16 --config norm=layer.")] = None,
     train_config: Annotated[Optional[list[str]], typer.Option("--train-config", help="TrainConfig override "
                                                               "key=value (repeatable), e.g. scheduler=plateau.")] = None,
-    epochs: Annotated[int, typer.Option(help="Training epochs (one OneCycle cycle over all of them).")] = 20,
+    epochs: Annotated[Optional[int], typer.Option(help="Training epochs, one OneCycle cycle over all of them "
+                                                  "(default: the preset's, 40 for tiny, 25 for hls4ml150).")] = None,
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 256,
     max_lr: Annotated[float, typer.Option(help="Peak learning rate of OneCycle.")] = 1e-3,
     features: Annotated[str, typer.Option(help="Comma-separated particle features.")] = "pT_rel,eta_rel,phi_rel",
@@ -216,24 +301,46 @@ def train(
     seed: Annotated[int, typer.Option(help="Training seed (weights init, batch order).")] = 0,
     patience: Annotated[Optional[int], typer.Option(help="Early-stopping patience in epochs (default: off, "
                                                     "the best validation epoch is kept).")] = None,
-    fresh: Annotated[bool, typer.Option("--fresh", help="Start over even if OUT has a checkpoint.")] = False,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Start over even if OUT has a checkpoint (removes the "
+                                        "old run's checkpoints, metrics and plots).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Write into OUT even if it holds files allo-ext did "
+                                        "not write.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
 ):
     """Train a model on jets; the checkpoint holds the model, its config and the input normalisation."""
     with _user_errors():
+        from .bundle import make_model
+        from .outputs import check_output_dir, mark_dir, remove_if_unused, run_lock
         from .train import TrainConfig
-        from .workflow import train_on_file
+        from .train.checkpoint import RUN_FILES
+        from .workflow import PRESET_EPOCHS, PRESET_PARTICLES, train_on_file
 
-        tc = dict(epochs=epochs, batch_size=batch_size, max_lr=max_lr, seed=seed, patience=patience,
-                  progress=progress)
+        # Everything that can be checked is checked before the first epoch.
+        if preset not in PRESET_PARTICLES:
+            raise OptionError("--preset", f"unknown preset {preset!r}; choose one of {', '.join(PRESET_PARTICLES)}")
+        _positive(n_particles, "--n-particles")
+        feats = _feature_list(features)
+        tc = dict(epochs=epochs if epochs is not None else PRESET_EPOCHS[preset], batch_size=batch_size,
+                  max_lr=max_lr, seed=seed, patience=patience, progress=progress)
         tc.update(parse_assignments(train_config, "--train-config"))
         cfg = TrainConfig.from_dict(tc)
         overrides = parse_assignments(config, "--config")
+        parts = n_particles or PRESET_PARTICLES[preset]
+        make_model(model, preset, n_particles=parts, n_features=len(feats), overrides=overrides)
+        _check_jets(data, parts, "--data")
+        if test_data is not None:
+            _check_jets(test_data, parts, "--test-data")
+        check_output_dir(out, force=force, ours=RUN_FILES)
+        created = not out.exists()
         try:
-            r = train_on_file(data, out, model_name=model, preset=preset, features=_features(features),
-                              n_particles=n_particles, overrides=overrides, config=cfg, test_data=test_data,
-                              resume=not fresh)
+            with run_lock(out, "--out"):
+                mark_dir(out)
+                r = train_on_file(data, out, model_name=model, preset=preset, features=feats,
+                                  n_particles=n_particles, overrides=overrides, config=cfg, test_data=test_data,
+                                  resume=not fresh)
         except ValueError as e:
+            if created:
+                remove_if_unused(out)  # a run that failed before its first checkpoint leaves nothing behind
             if str(e).startswith("cannot resume"):
                 raise ValueError(f"{e} (on the command line: --fresh, or another --out)") from e
             raise
@@ -261,17 +368,33 @@ def compile_(
     data: Annotated[Optional[Path], typer.Option(help="vitis_hls project modes: jets to write as the host's "
                                                  "input files, with llvm reference outputs.")] = None,
     n: Annotated[int, typer.Option(help="How many jets of --data to write.")] = 16,
+    force: Annotated[bool, typer.Option("--force", help="Write into OUT even if it holds files allo-ext did "
+                                        "not write.")] = False,
 ):
     """Compile a trained model and write the result with a README.md explaining how to build it."""
     with _user_errors():
         from .bundle import load_bundle
-        from .workflow import export_project
+        from .outputs import check_output_dir, mark_dir
+        from .workflow import COMPILE_MODES, COMPILE_TARGETS, export_project
 
+        if target not in COMPILE_TARGETS:
+            raise OptionError("--target", f"unknown target {target!r}; choose one of {', '.join(COMPILE_TARGETS)}")
+        if mode is not None and mode not in COMPILE_MODES.get(target, ()):
+            modes = COMPILE_MODES.get(target)
+            raise OptionError("--mode", f"target {target} has no mode {mode!r}" + (
+                f"; choose one of {', '.join(modes)}" if modes else " (--mode applies to vitis_hls and rtl); "
+                "for the C simulation use --target vitis_hls --mode csim"))
+        _positive(n, "--n")
+        check_output_dir(out, force=force)
         model, bundle, ck = load_bundle(checkpoint)
-        xy = bundle.load_data(data, n=n) if data is not None else None
+        xy = None
+        if data is not None:
+            _check_jets(data, bundle.n_particles, "--data")
+            xy = bundle.load_data(data, n=n)
         with console.status(f"compiling {bundle.model} for {target}..."):
             files = export_project(model, bundle, target, out, mode=mode, schedule=schedule,
                                    checkpoint=str(ck), data=xy)
+        mark_dir(out)
         console.print(f"compiled {bundle.describe()} for [bold]{target}[/] into [bold]{out}[/]:")
         for name in sorted(files):
             console.print(f"  {name}")
@@ -288,19 +411,35 @@ def verify(
     schedule: Annotated[str, typer.Option(help="Kernel schedule profile: default or latency.")] = "default",
     atol: Annotated[float, typer.Option(help="Largest accepted |log-prob error| against torch.")] = 1e-4,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the rows as JSON here.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the --json file if it exists.")] = False,
 ):
     """Run every available backend against torch on real jets: max error, argmax agreement, accuracy.
     Exits with 1 if a backend errs or disagrees; backends whose tools are missing show as skipped."""
     with _user_errors():
+        import math
+
         from .bundle import load_bundle
-        from .verify import failures, render_table
+        from .outputs import check_output_file
+        from .verify import BUILDERS, failures, render_table
         from .verify import verify as run_verify
 
+        names = _features(backends)
+        if not names:
+            raise OptionError("--backends", f"names no backend; choose from {', '.join(BUILDERS)}")
+        unknown = [b for b in names if b not in BUILDERS]
+        if unknown:
+            raise OptionError("--backends", f"unknown backend(s) {', '.join(unknown)}; choose from {', '.join(BUILDERS)}")
+        if not (math.isfinite(atol) and atol >= 0):
+            raise OptionError("--atol", f"must be a finite number >= 0, got {atol}")
+        _positive(n, "--n")
+        if json_out is not None:
+            check_output_file(json_out, force=force, what="--json")
         model, bundle, ck = load_bundle(checkpoint)
+        _check_jets(data, bundle.n_particles, "--data")
         X, y = bundle.load_data(data, n=n)
         console.print(f"{ck}: {bundle.describe()}; {len(y)} jets from {data}")
         with console.status("verifying...") as status:
-            rows = run_verify(model, X, y, backends=_features(backends), schedule=schedule, atol=atol,
+            rows = run_verify(model, X, y, backends=names, schedule=schedule, atol=atol,
                               on_start=lambda b: status.update(f"verifying: building and running {b}..."))
         console.print(render_table(rows))
         if json_out is not None:

@@ -74,6 +74,10 @@ def _check_file(path: Path, f: h5py.File) -> tuple[int, int]:
             raise JetFormatError(
                 f"{path}: missing key {key!r} (expected shape {shape}); "
                 f"keys found: {sorted(f.keys())}")
+    for key in expected:
+        if not isinstance(f[key], h5py.Dataset):
+            raise JetFormatError(f"{path}: {key!r} is an HDF5 {type(f[key]).__name__.lower()}, not a dataset "
+                                 f"(array); this is not an hls4ml-format jet file")
     cons, jets = f[CONSTITUENTS_KEY], f[JETS_KEY]
     if cons.ndim != 3 or cons.shape[2] != len(FEATURE_NAMES):
         raise JetFormatError(
@@ -204,8 +208,12 @@ class JetFiles:
                         # Read the smallest contiguous block that covers the selection.
                         a, b = int(sel[0]), int(sel[-1]) + 1
                         keep = sel - a
-                    x = cons[a:b, :n_particles, read_feat][:, :, reorder]
-                    onehot = jets[a:b, LABEL_COLUMNS]
+                    try:
+                        x = cons[a:b, :n_particles, read_feat][:, :, reorder]
+                        onehot = jets[a:b, LABEL_COLUMNS]
+                    except OSError as err:  # a damaged chunk: h5py's message names no file or row
+                        raise JetFormatError(f"{path}: rows {a}..{b - 1} cannot be read, the file is damaged "
+                                             f"({str(err).splitlines()[0]}); regenerate or re-download it") from err
                     if rows is not None:
                         x, onehot = x[keep], onehot[keep]
                     x = np.ascontiguousarray(x, dtype=np.float32)

@@ -1,6 +1,11 @@
 """``from_pytorch``: a torch model in, a compiled callable (or HLS project) out."""
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
+import sys
+import re
 import time
 import warnings
 
@@ -12,6 +17,7 @@ from ..lang.errors import CallError
 from ..schedule import Schedule
 from . import lowerings  # noqa: F401  (registers the lowerings)
 from .custom_ops import prepare_for_export
+from .errors import ModelExportError
 from .importer import GraphImporter
 
 # Per-call batch the CPU module is compiled for; bigger batches are cut into chunks of this size
@@ -26,13 +32,59 @@ def _warn_if_training(model: torch.nn.Module, stacklevel: int):
                       stacklevel=stacklevel + 1)
 
 
+def check_exportable(model: torch.nn.Module, example: torch.Tensor) -> None:
+    """Refuse, with the module named, what can never compile to a fixed per-jet graph."""
+    for name, m in model.named_modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and not m.track_running_stats:
+            raise ModelExportError(
+                f"{name or type(model).__name__} ({type(m).__name__}) has track_running_stats=False: even in eval "
+                f"mode it normalises with the statistics of the batch, so one jet's output depends on the others; "
+                f"train it with track_running_stats=True (the default) to compile it")
+    expected = getattr(getattr(model, "config", None), "n_particles", None)
+    if isinstance(expected, int) and example.dim() == 3 and example.shape[1] != expected:
+        raise ModelExportError(f"{type(model).__name__} was built and trained for {expected} particles per jet, the "
+                               f"example input has {example.shape[1]}: compile it with inputs of shape "
+                               f"(B, {expected}, {example.shape[2]})")
+    wide = sorted({n for n, t in list(model.named_parameters()) + list(model.named_buffers())
+                   if t.dtype == torch.float64})
+    if wide or example.dtype == torch.float64:
+        what = f"parameters {', '.join(wide[:3])}{', ...' if len(wide) > 3 else ''}" if wide else "the example input"
+        raise ModelExportError(f"{what} are float64; allo_ext compiles float32 models: call model.float() and "
+                               f"pass float32 inputs")
+
+
+def _export_failure(e: Exception) -> ModelExportError:
+    """torch.export's long reports (graphs, links) -> one line with the model's own source line."""
+    text = str(e)
+    m = re.search(r'The following call raised this error:\s*File "([^"]+)", line (\d+), in \w+\s*\n\s*(.+)', text)
+    where = f" at {m.group(1)}:{m.group(2)} (`{m.group(3).strip()}`)" if m else ""
+    if "data-dependent" in text or type(e).__name__ == "GuardOnDataDependentSymNode":
+        return ModelExportError(f"the model has control flow that depends on the input values{where}: a compiled "
+                                f"model runs the same operations for every jet; replace the `if` by torch.where "
+                                f"or move it out of forward")
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), type(e).__name__)
+    return ModelExportError(f"torch.export cannot trace the model{where}: {first[:300]}")
+
+
 def export(model: torch.nn.Module, example: torch.Tensor, _stacklevel: int = 1) -> torch.export.ExportedProgram:
     """``torch.export`` in eval mode (a model in training mode is copied and switched, with a warning);
     the user's model object is never modified."""
     _warn_if_training(model, _stacklevel + 1)
+    check_exportable(model, example)
     m = prepare_for_export(model).eval()
-    with torch.no_grad():
-        return torch.export.export(m, (example,))
+    # On failure torch prints and logs the partial graph (twice) before raising; the error below says
+    # what matters. On success whatever it wrote is passed on.
+    logging.disable(logging.WARNING)
+    captured = io.StringIO()
+    try:
+        with torch.no_grad(), contextlib.redirect_stderr(captured):
+            ep = torch.export.export(m, (example,))
+    except (RuntimeError, torch._dynamo.exc.TorchDynamoException) as e:
+        raise _export_failure(e) from e
+    finally:
+        logging.disable(logging.NOTSET)
+    sys.stderr.write(captured.getvalue())
+    return ep
 
 
 def trace(model: torch.nn.Module, example: torch.Tensor, top_name: str = "forward", target: str = "llvm",
@@ -94,6 +146,9 @@ def from_pytorch(model: torch.nn.Module, example_inputs, target: str = "llvm", s
             raise NotImplementedError("models with more than one input are not supported yet")
         example_inputs = example_inputs[0]
     example = torch.as_tensor(example_inputs)
+    if batch_size is not None and (not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1):
+        raise CallError(f"from_pytorch: batch_size must be a positive integer (jets per compiled call) or None for "
+                        f"the target's default, got {batch_size!r}")
     chunk = batch_size or DEFAULT_CHUNK.get(target, 1)
     item_shape = tuple(example.shape[1:])
     reps = (chunk + example.shape[0] - 1) // max(example.shape[0], 1)

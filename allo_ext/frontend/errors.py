@@ -32,3 +32,8 @@ def _user_frame(node) -> str:
         return ""
     loc, code = user[-1]
     return f"{loc}: {code}" if code else loc
+
+
+class ModelExportError(AlloError, ValueError):
+    """The model cannot be exported as one fixed graph (data-dependent control flow, batch
+    statistics, float64); the message names the cause, the model line when known, and the fix."""

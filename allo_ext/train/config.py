@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
 SCHEDULERS = ("onecycle", "plateau", "cosine", "constant")
+MAX_LR = 1.0
 
 # Fields that may change between a run and its resumption without changing the result.
 # (A different thread count is allowed too, with a warning: see fit.)
@@ -61,6 +63,7 @@ class TrainConfig:
     save_plots: bool = True
 
     def __post_init__(self) -> None:
+        self._check_types()
         if self.class_names is not None:
             self.class_names = tuple(str(c) for c in self.class_names)
         for name in ("epochs", "batch_size", "eval_batch_size"):
@@ -82,8 +85,12 @@ class TrainConfig:
                 f"TrainConfig.anneal_strategy must be 'cos' or 'linear', got {self.anneal_strategy!r}"
             )
         for name in ("lr", "max_lr", "div_factor", "final_div_factor", "plateau_factor"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"TrainConfig.{name} must be > 0, got {getattr(self, name)}")
+            if not (getattr(self, name) > 0 and math.isfinite(getattr(self, name))):
+                raise ValueError(f"TrainConfig.{name} must be a finite number > 0, got {getattr(self, name)}")
+        for name in ("lr", "max_lr"):
+            if getattr(self, name) > MAX_LR:
+                raise ValueError(f"TrainConfig.{name}={getattr(self, name):g} is above {MAX_LR:g}: AdamW diverges "
+                                 f"there (1e-3 is the default); give a learning rate <= {MAX_LR:g}")
         if not 0 < self.plateau_factor < 1:
             raise ValueError(f"TrainConfig.plateau_factor must be in (0, 1), got {self.plateau_factor}")
         if self.weight_decay < 0 or self.min_delta < 0 or self.cosine_eta_min < 0:
@@ -99,6 +106,30 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.num_threads must be None or >= 1, got {self.num_threads!r}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"TrainConfig.grad_clip must be None or > 0, got {self.grad_clip}")
+
+    def _check_types(self) -> None:
+        """Values from the command line arrive as whatever JSON made of them ('lr=fast' is a string):
+        name the field and the expected kind instead of failing later inside torch."""
+        for f in dataclasses.fields(self):
+            value, kinds = getattr(self, f.name), str(f.type).replace(" ", "").split("|")
+            if value is None and "None" in kinds:
+                continue
+            base = kinds[0]
+            if base == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                setattr(self, f.name, float(value))
+            elif base == "int" and isinstance(value, int) and not isinstance(value, bool):
+                pass
+            elif base == "bool" and isinstance(value, bool):
+                pass
+            elif base == "str" and isinstance(value, str):
+                pass
+            elif base.startswith("tuple") and isinstance(value, (tuple, list)):
+                pass
+            else:
+                kind = {"float": "a number", "int": "an integer", "bool": "true or false", "str": "a string"}.get(
+                    base, "a list")
+                raise ValueError(f"TrainConfig.{f.name} must be {kind}"
+                                 + (" or null" if "None" in kinds else "") + f", got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -19,6 +19,7 @@ from .checkpoint import (
     FORMAT_VERSION,
     atomic_json_save,
     atomic_torch_save,
+    clear_run,
     load_checkpoint,
 )
 from .config import TrainConfig
@@ -100,6 +101,8 @@ def fit(
             ck = load_checkpoint(ck_path)
         else:
             warnings.warn(f"resume=False: starting over; {ck_path} will be overwritten", stacklevel=2)
+    if out is not None and not resume:
+        clear_run(out)  # an old best_model.pt must not outlive the run that replaces it
     # A resumed run keeps the thread count it was started with unless told otherwise, because
     # float sums depend on how the work is split across threads.
     n_threads = config.num_threads or (ck["num_threads"] if ck is not None else default_threads())

@@ -26,6 +26,13 @@ def make_scheduler(
     """
     total = config.epochs * steps_per_epoch
     if config.scheduler == "onecycle":
+        warm = float(config.pct_start * total)
+        if warm - 1 == 0:
+            # torch's OneCycleLR divides by (warm-up steps - 1) and raises ZeroDivisionError mid-epoch.
+            raise ValueError(
+                f"OneCycle over {total} steps ({config.epochs} epoch(s) x {steps_per_epoch} batches) with "
+                f"pct_start {config.pct_start} has a warm-up of exactly one step, which torch's OneCycleLR "
+                f"cannot schedule; train more epochs, change batch_size or pct_start, or use scheduler=constant")
         return lr_scheduler.OneCycleLR(
             optimizer,
             max_lr=config.max_lr,
