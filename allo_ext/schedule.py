@@ -18,7 +18,7 @@ from typing import Callable
 from torch_mlir import ir
 from torch_mlir.dialects import affine
 
-from .lang.errors import ScheduleError
+from .lang.errors import NoSuchBuffer, ScheduleError
 from .lang.module import ModuleBuilder, _kernel_key
 
 PARTITION_KINDS = ("complete", "cyclic", "block")
@@ -33,11 +33,71 @@ class LoopHandle:
         return f"{self.kernel}:{self.name}"
 
 
+@dataclass(frozen=True)
+class BufferHandle:
+    """A kernel's argument or local buffer, as Allo's ``s.A`` (or ``s.get_buffer("A")``)."""
+
+    kernel: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kernel}:{self.name}"
+
+
+class LoopBand:
+    """The loops of one band (a top-level loop nest and every loop inside it), by their names
+    relative to the band (``"i"``, ``"i.outer"``): Allo's ``s.get_loops()["C"]["i"]`` or ``.C.i``."""
+
+    def __init__(self, name: str, loops: dict):
+        self.name = name
+        self.loops = loops
+
+    def __getitem__(self, key):
+        if key in self.loops:
+            return self.loops[key]
+        raise ScheduleError(f"band '{self.name}' has no loop '{key}'; its loops: {', '.join(self.loops)}")
+
+    def __getattr__(self, key):
+        if key.startswith("__"):
+            raise AttributeError(key)
+        return self[key]
+
+    def __iter__(self):
+        return iter(self.loops.items())
+
+    def __repr__(self) -> str:
+        return f"LoopBand({self.name!r}, {list(self.loops)})"
+
+
+class LoopNests(dict):
+    """``get_loops``: a dict of full loop name -> LoopHandle (as before), which also answers band
+    names the way Allo does: ``loops["C"]["i"]``, ``loops.C.i``, ``loops.S_i_0.j`` (Allo's name for
+    the k-th unnamed top-level nest over ``i``)."""
+
+    def __init__(self, items, bands: dict):
+        super().__init__(items)
+        self._bands = bands
+
+    def __missing__(self, key):
+        if key in self._bands:
+            return self._bands[key]
+        raise ScheduleError(f"no loop or band named '{key}'; bands: {', '.join(self._bands)}; "
+                            f"loops: {', '.join(self)}")
+
+    def __getattr__(self, key):
+        if key.startswith("_"):
+            raise AttributeError(key)
+        return self._bands[key] if key in self._bands else self[key]
+
+    def bands(self) -> dict:
+        return dict(self._bands)
+
+
 def _for_ops(func_op) -> list:
     out = []
 
     def cb(op):
-        if op.name == "affine.for":
+        if op.name in ("affine.for", "scf.for") and "loop_name" in op.attributes:
             out.append(op)
         return ir.WalkResult.ADVANCE
 
@@ -80,9 +140,32 @@ class Schedule:
             raise ScheduleError(f"no kernel named '{kernel}' in this schedule; kernels: {', '.join(self.kernels())}") \
                 from None
 
-    def get_loops(self, kernel: str | None = None) -> dict[str, LoopHandle]:
+    def get_loops(self, kernel: str | None = None) -> LoopNests:
         kernel = kernel or self.top
-        return {_loop_name(op): LoopHandle(kernel, _loop_name(op)) for op in _for_ops(self._func(kernel))}
+        func_op = self._func(kernel)
+        items = {_loop_name(op): LoopHandle(kernel, _loop_name(op)) for op in _for_ops(func_op)}
+        return LoopNests(items, _bands(kernel, func_op))
+
+    @property
+    def top_func_name(self) -> str:
+        return self.top
+
+    def get_buffer(self, name: str, kernel: str | None = None) -> BufferHandle:
+        kernel = kernel or self.top
+        if name not in self.buffers(kernel):
+            raise ScheduleError(f"no buffer named '{name}' in kernel '{kernel}'; buffers: "
+                                f"{', '.join(self.buffers(kernel)) or '(none)'}")
+        return BufferHandle(kernel, name)
+
+    def __getattr__(self, name):
+        # Allo's s.A: only reached for names that are not attributes of the schedule itself
+        if name.startswith("_") or name in ("mb", "top", "log"):
+            raise AttributeError(name)
+        for kernel in [self.top] + [k for k in self.kernels() if k != self.top]:
+            if name in self.buffers(kernel):
+                return BufferHandle(kernel, name)
+        raise NoSuchBuffer(f"schedule of '{self.top}' has no attribute or buffer named '{name}' (buffers are the "
+                           "arguments and local arrays of its kernels; a call's result is a buffer of the callee)")
 
     def _split_ref(self, ref) -> tuple[str, str]:
         if isinstance(ref, LoopHandle):
@@ -101,6 +184,10 @@ class Schedule:
         by_axis = [op for op in loops if _loop_name(op).split(".")[-1] == name]
         if len(by_axis) == 1:
             return kernel, by_axis[0]
+        if not by_axis:  # a name relative to its band, as Allo writes them after a split: "i.outer"
+            by_axis = [op for op in loops if _loop_name(op).endswith("." + name)]
+            if len(by_axis) == 1:
+                return kernel, by_axis[0]
         names = sorted(_loop_name(op) for op in loops)
         why = "is ambiguous" if len(by_axis) > 1 else "does not exist"
         raise ScheduleError(f"loop '{name}' {why} in kernel '{kernel}'; its loops are: {', '.join(names) or '(none)'}")
@@ -109,7 +196,9 @@ class Schedule:
         self.log.append((prim, args, kw))
 
     # ------------------------------------------------------------------ HLS attributes
-    def pipeline(self, loop, ii: int = 1):
+    def pipeline(self, loop, ii: int = 1, initiation_interval: int | None = None, rewind: bool = False):
+        if initiation_interval is not None:
+            ii = initiation_interval
         if int(ii) < 1:
             raise ScheduleError(f"pipeline II must be >= 1, got {ii}")
         kernel, op = self._loop(loop)
@@ -152,8 +241,18 @@ class Schedule:
         f.walk(cb)
         return out
 
-    def partition(self, buffer: str, dim: int = 0, factor: int = 0, kind: str = "complete"):
-        """Array partitioning; ``dim=0`` means every dimension (as in Vitis), dims count from 1."""
+    def partition(self, buffer, dim: int = 0, factor: int = 0, kind: str = "complete", partition_type=None):
+        """Array partitioning; ``dim=0`` means every dimension (as in Vitis), dims count from 1.
+        ``buffer`` is ``"kernel:name"``, ``"name"`` or a handle (``s.A``); ``partition_type`` is
+        Allo's spelling of ``kind`` (``Partition.Complete``/``Cyclic``/``Block``)."""
+        if partition_type is not None:
+            kinds = {0: "complete", 1: "block", 2: "cyclic"}  # Allo's Partition.Complete/Block/Cyclic
+            pt = getattr(partition_type, "value", partition_type)
+            kind = kinds.get(pt, str(pt).lower()) if isinstance(pt, int) else str(pt).lower()
+        if isinstance(buffer, BufferHandle) or hasattr(buffer, "func") and hasattr(buffer, "name"):
+            buffer = f"{getattr(buffer, 'kernel', None) or getattr(buffer, 'func')}:{buffer.name}"
+        if not isinstance(buffer, str):
+            raise ScheduleError(f"partition: expected a buffer name or handle (s.A), got {buffer!r}")
         kernel, _, name = buffer.rpartition(":")
         kernel = kernel or self.top
         bufs = self.buffers(kernel)
@@ -186,6 +285,9 @@ class Schedule:
         factor = int(factor)
         if factor < 1:
             raise ScheduleError(f"split factor must be >= 1, got {factor}")
+        if op.name != "affine.for":
+            raise ScheduleError(f"split needs constant loop bounds; '{_loop_name(op)}' in '{kernel}' has run-time "
+                                "bounds")
         fop = op.opview
         lbm = ir.AffineMapAttr(op.attributes["lowerBoundMap"]).value
         ubm = ir.AffineMapAttr(op.attributes["upperBoundMap"]).value
@@ -332,6 +434,53 @@ def customize(kernel: Callable, name: str | None = None) -> Schedule:
 
 
 # ---------------------------------------------------------------------- helpers
+def _op_name(op) -> str:
+    return ir.StringAttr(op.attributes["op_name"]).value if "op_name" in op.attributes else _loop_name(op)
+
+
+def _relative(op) -> str:
+    full, band = _loop_name(op), _op_name(op)
+    return full[len(band) + 1:] if full.startswith(band + ".") else full
+
+
+def _bands(kernel: str, func_op) -> dict:
+    """Band name -> LoopBand. A band holds a top-level nest and every loop inside it; each loop
+    also opens a band of its own name (so nested named grids are reachable directly), and the
+    k-th top-level nest is also ``S_<its loop variables>_<k>`` as in Allo."""
+    top = [op.operation for op in func_op.regions[0].blocks[0].operations
+           if op.operation.name in ("affine.for", "scf.for") and "loop_name" in op.operation.attributes]
+    bands: dict = {}
+
+    def inner(op):  # pre-order: outer loops first, as Allo lists them
+        out = []
+
+        def cb(o):
+            if o.name in ("affine.for", "scf.for") and "loop_name" in o.attributes:
+                out.append(o)
+            return ir.WalkResult.ADVANCE
+
+        op.walk(cb, walk_order=ir.WalkOrder.PRE_ORDER)
+        return out
+
+    for k, op in enumerate(top):
+        loops = {}
+        for o in inner(op):
+            loops.setdefault(_relative(o), LoopHandle(kernel, _loop_name(o)))
+        band = _op_name(op)
+        axes = [_relative(o) for o in inner(op) if _op_name(o) == band]
+        if band in bands:
+            bands[band].loops.update({n: h for n, h in loops.items() if n not in bands[band].loops})
+        else:
+            bands[band] = LoopBand(band, loops)
+        alias = "S_" + "_".join(a.split(".")[0] for a in dict.fromkeys(axes)) + f"_{k}"
+        bands.setdefault(alias, LoopBand(alias, loops))
+    for o in _for_ops(func_op):
+        band = _op_name(o)
+        if band not in bands:
+            bands[band] = LoopBand(band, {_relative(x): LoopHandle(kernel, _loop_name(x)) for x in inner(o)})
+    return bands
+
+
 def _is_const_map(m: ir.AffineMap) -> bool:
     if m.n_dims or m.n_symbols or len(m.results) != 1:
         return False

@@ -165,11 +165,12 @@ def test_integer_outputs():
     np.testing.assert_array_equal(c, x.astype(np.int64) * 2**32)
 
 
-def test_scalar_result_is_refused_with_a_clear_message():
+def test_scalar_result_is_returned():
     f = build(scalar_result(3))
-    with pytest.raises(AlloError, match="scalar results are not supported by the llvm backend yet; return a "
-                                        "one-element array"):
-        f(np.ones(3, np.float32))
+    x = np.array([0.5, -2.25, 1e-3], np.float32)
+    got = f(x)
+    assert np.ndim(got) == 0 and got.dtype == np.float32
+    assert got == np.float32(x[0]) + np.float32(x[1]) + np.float32(x[2])
 
 
 def test_compile_seconds_and_lowered_ir_are_recorded():

@@ -133,16 +133,17 @@ class CPUModule:
         with schedule.context:
             module = ir.Module.parse(str(schedule.module))
             fixed_to_int(module)
+            self.entry = _box_scalar_results(module, self.name, self.res_types)
             _apply_unroll(module)
             _run(module, BUFFERIZE, "bufferize")
             copies_to_linalg(module)
-            _check_outputs_written(module, self.name, len(self.res_types))
+            _check_outputs_written(module, self.entry, len(self.res_types))
             self.lowered_ir = str(module)
             _run(module, LOWER, "lower to LLVM")
             self.engine = ExecutionEngine(module, opt_level=opt_level)
             # The JIT generates code lazily, at the first lookup of a symbol; do it now so that the
             # first call is not slow and compile_seconds counts the code generation too.
-            self.engine.lookup(self.name)
+            self.engine.lookup(self.entry)
         self.compile_seconds = time.perf_counter() - t0
 
     def __call__(self, *args):
@@ -177,17 +178,20 @@ class CPUModule:
                 c = np.ctypeslib.as_ctypes_type(t.numpy)(a)
                 keep.append(c)
                 packed.append(ctypes.pointer(c))
-        for t in self.res_types:
-            if not isinstance(t, ArrayType):
-                raise AlloError(f"kernel '{self.name}': scalar results are not supported by the llvm backend yet; "
-                                "return a one-element array instead")
-        specs = [(t.shape, t.dtype.storage_numpy if t.dtype.is_fixed else t.dtype.numpy) for t in self.res_types]
+        def storage(d):  # fixed point runs on its raw integers (see allo_ext.lang.fixed)
+            return d.storage_numpy if d.is_fixed else d.numpy
+
+        specs = [(t.shape, storage(t.dtype)) if isinstance(t, ArrayType) else ((), storage(t)) for t in self.res_types]
         outs = run_poisoned(self.name, specs,
-                            lambda outs: self.engine.invoke(self.name, *packed, *[_memref_arg(o) for o in outs]))
-        outs = [fx.dequantize(fx.from_storage(o, t.dtype), t.dtype) if t.dtype.is_fixed else o
+                            lambda outs: self.engine.invoke(self.entry, *packed, *[_memref_arg(o) for o in outs]))
+        for t, arr in [*zip(self.arg_types, keep), *zip(self.res_types, outs or [])]:
+            _sign_extend_odd_width(t, arr)
+        outs = [fx.dequantize(fx.from_storage(o, _elem(t)), _elem(t)) if _elem(t).is_fixed else o
                 for o, t in zip(outs, self.res_types)]
         if not outs:
             return None
+        # scalar results come back boxed in rank-0 arrays (see _box_scalar_results)
+        outs = [o[()] if not isinstance(t, ArrayType) else o for o, t in zip(outs, self.res_types)]
         return outs[0] if len(outs) == 1 else tuple(outs)
 
 
@@ -211,6 +215,53 @@ def _memref_arg(arr: np.ndarray):
         d.shape[:] = arr.shape
         d.strides[:] = [s // arr.itemsize for s in arr.strides]
     return ctypes.pointer(ctypes.pointer(d))
+
+
+def _elem(t):
+    return t.dtype if isinstance(t, ArrayType) else t
+
+
+def _sign_extend_odd_width(t, arr):
+    """LLVM stores an iN with N below the storage width without defined upper bits (they read back
+    as zeros): sign-extend signed odd-width integers (Int(5) in an int8 array) in place."""
+    dt = t.dtype if isinstance(t, ArrayType) else t
+    if not isinstance(arr, np.ndarray) or not getattr(dt, "is_int", False) or not dt.signed:
+        return
+    w = arr.dtype.itemsize * 8
+    if dt.bits >= w:
+        return
+    shift = w - dt.bits
+    arr[...] = (arr << shift) >> shift
+
+
+def _box_scalar_results(module: ir.Module, top: str, res_types) -> str:
+    """The function to invoke: ``top`` itself, or when it returns scalars, a wrapper that calls it
+    and returns each scalar in a rank-0 memref, since only memref results become the
+    out-parameters the JIT hands back (buffer-results-to-out-params leaves scalars alone)."""
+    if all(isinstance(t, ArrayType) for t in res_types):
+        return top
+    from torch_mlir.dialects import func, memref
+
+    f = next(op for op in module.body.operations
+             if op.operation.name == "func.func" and op.attributes["sym_name"].value == top)
+    ftype = ir.FunctionType(ir.TypeAttr(f.attributes["function_type"]).value)
+    name = f"{top}__boxed"
+    with ir.InsertionPoint(module.body), ir.Location.unknown():
+        boxed = [r if isinstance(t, ArrayType) else ir.MemRefType.get([], r) for r, t in zip(ftype.results, res_types)]
+        w = func.FuncOp(name, ir.FunctionType.get(list(ftype.inputs), boxed))
+        block = w.add_entry_block()
+        with ir.InsertionPoint(block):
+            call = func.CallOp(list(ftype.results), ir.FlatSymbolRefAttr.get(top), list(block.arguments))
+            outs = []
+            for r, t, bt in zip(call.results, res_types, boxed):
+                if isinstance(t, ArrayType):
+                    outs.append(r)
+                else:
+                    m = memref.AllocOp(bt, [], []).result
+                    memref.store(r, m, [])
+                    outs.append(m)
+            func.ReturnOp(outs)
+    return name
 
 
 def _check_outputs_written(module: ir.Module, top: str, n_results: int):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from torch_mlir import ir
 from torch_mlir.dialects import arith
 
+from . import implicit
 from .errors import KernelTypeError
 from .index_expr import Idx
 from .types import ArrayType, DType, Int, index as index_t
@@ -31,6 +32,8 @@ class CoercionMixin:
             return Idx.const(int(v.value))
         if isinstance(v, TV) and v.dtype.is_index:
             return Idx.leaf(v.value, affine_ok=False)
+        if implicit.enabled() and isinstance(v, (TV, Literal)) and not (isinstance(v, TV) and v.dtype.is_fixed):
+            return Idx.leaf(self.cast(node, v, index_t).value, affine_ok=False)
         raise self.err(node, f"subscripts must be indices (loop variables and ints), got {self.describe(v)}; "
                              "convert with index(...)", KernelTypeError)
 
@@ -39,9 +42,14 @@ class CoercionMixin:
             return Literal(bool(v.value))
         if isinstance(v, TV) and v.dtype == Int(1):
             return v
+        if implicit.enabled() and isinstance(v, (TV, Idx)):  # Allo: a number as a condition means != 0
+            return self.as_bool(node, self.expr_compare_ne_zero(node, v))
         raise self.err(node, f"a condition must be a comparison or bool, got {self.describe(v)}", KernelTypeError)
 
     def unify(self, node, a, b) -> tuple[TV, TV]:
+        if implicit.enabled():  # Allo: an index meets other values as an index-typed value
+            a = TV(a.materialize(), index_t) if isinstance(a, Idx) else a
+            b = TV(b.materialize(), index_t) if isinstance(b, Idx) else b
         if isinstance(a, LiteralSelect) and isinstance(b, TV):
             return self.coerce(node, a, b.dtype), b
         if isinstance(b, LiteralSelect) and isinstance(a, TV):
@@ -52,6 +60,9 @@ class CoercionMixin:
             return a, self.coerce(node, b, a.dtype)
         if not (isinstance(a, TV) and isinstance(b, TV)):
             raise self.err(node, f"cannot combine {self.describe(a)} with {self.describe(b)}", KernelTypeError)
+        if a.dtype != b.dtype and implicit.enabled() and implicit.promote(a.dtype, b.dtype) is not None:
+            t = implicit.promote(a.dtype, b.dtype)
+            return self.cast(node, a, t), self.cast(node, b, t)
         if a.dtype != b.dtype:
             raise self.err(node, f"type mismatch: {a.dtype} and {b.dtype}; convert one explicitly, e.g. "
                                  f"{b.dtype}(x)", KernelTypeError)
@@ -72,15 +83,21 @@ class CoercionMixin:
             x = v.value
             if t.is_float:
                 return TV(arith.constant(t.mlir(), float(x)), t)
+            if isinstance(x, float) and not float(x).is_integer() and implicit.enabled() and not t.is_fixed:
+                return TV(arith.constant(t.mlir(), int(x)), t)  # Allo truncates a float constant
             if isinstance(x, float) and not float(x).is_integer():
                 raise self.err(node, f"the float constant {x!r} cannot be used as {t}", KernelTypeError)
             return TV(arith.constant(t.mlir(), int(x)), t)
         if isinstance(v, Idx):
             if t.is_index:
                 return TV(v.materialize(), t)
+            if implicit.enabled() and not t.is_fixed:
+                return self.cast(node, v, t)
             raise self.err(node, f"type mismatch: index and {t}; convert explicitly with {t}(i)", KernelTypeError)
         if not isinstance(v, TV):
             raise self.err(node, f"expected a {t} scalar, got {self.describe(v)}", KernelTypeError)
+        if v.dtype != t and implicit.enabled() and implicit.promote(v.dtype, t) is not None:
+            return self.cast(node, v, t)
         if v.dtype != t:
             raise self.err(node, f"type mismatch: {v.dtype} value where {t} is expected; convert explicitly "
                                  f"with {t}(...)", KernelTypeError)
@@ -120,3 +137,10 @@ class CoercionMixin:
         if t.bits < s.bits:
             return TV(arith.trunci(tm, x), t)
         return TV(x, t)
+
+    def expr_compare_ne_zero(self, node, v):
+        if isinstance(v, Idx):
+            v = TV(v.materialize(), index_t)
+        if v.dtype.is_float:
+            return TV(arith.cmpf(13, v.value, arith.constant(v.dtype.mlir(), 0.0)), Int(1))  # une
+        return TV(arith.cmpi(1, v.value, arith.constant(v.dtype.mlir(), 0)), Int(1))

@@ -12,6 +12,7 @@ math. Conventions the schedule and the backends rely on:
 from __future__ import annotations
 
 import ast
+import contextlib
 import inspect
 import textwrap
 from typing import Callable
@@ -20,6 +21,10 @@ import numpy as np
 from torch_mlir import ir
 from torch_mlir.dialects import affine, func, memref, scf
 
+from .allo_stmts import AlloStatementsMixin, meta_kind
+from .array_ops import ArrayOpsMixin
+from .views import View, ViewsMixin
+from . import implicit
 from .coercion import CoercionMixin
 from .errors import KernelSyntaxError
 from .expressions import ExpressionsMixin
@@ -31,7 +36,15 @@ from . import fixed as _fx
 from .values import TV, Buffer, Literal, ScalarVar
 
 
-class FunctionCompiler(ExpressionsMixin, FixedMixin, CoercionMixin, ast.NodeVisitor):
+def _yield(loop):
+    if isinstance(loop, scf.ForOp):
+        scf.YieldOp([])
+    else:
+        affine.AffineYieldOp([])
+
+
+class FunctionCompiler(AlloStatementsMixin, ViewsMixin, ArrayOpsMixin, ExpressionsMixin, FixedMixin, CoercionMixin,
+                       ast.NodeVisitor):
     """Turns one Python function into one func.func inside ``module_builder``'s module."""
 
     def __init__(self, module_builder, fn: Callable, sym_name: str):
@@ -116,9 +129,17 @@ class FunctionCompiler(ExpressionsMixin, FixedMixin, CoercionMixin, ast.NodeVisi
         return f
 
     def visit_body(self, stmts):
+        chain = None  # state of an open meta_if/meta_elif/meta_else chain (see allo_stmts)
         for i, s in enumerate(stmts):
-            if self.returned:
+            kind = meta_kind(s)
+            if self.returned and not (kind in ("meta_elif", "meta_else") and chain is not None):
                 raise self.err(s, "statements after 'return' are not allowed")
+            if kind is not None:
+                self._line = self.first_line + s.lineno - 1
+                with self.loc(s):
+                    chain = self.visit_meta(s, kind, chain)
+                continue
+            chain = None
             if isinstance(s, ast.Return) and len(self.scopes) > 1:
                 raise self.err(s, "'return' is only allowed at the end of the kernel, not inside a loop or if")
             if (i == 0 and isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant)
@@ -143,13 +164,18 @@ class FunctionCompiler(ExpressionsMixin, FixedMixin, CoercionMixin, ast.NodeVisi
         if not isinstance(node.target, ast.Name):
             raise self.err(node, "annotated assignment must target a plain name, e.g. 'Z: float32[4] = 0.0'")
         name = node.target.id
+        if self.ann_assign_special(node):
+            return
         t = self.try_const(node.annotation)
         if isinstance(t, ArrayType):
             buf = self.alloc(t, name, node)
             if node.value is not None:
                 init = self.eval(node.value)
+                if isinstance(init, View):
+                    init = self.materialize_view(init)
                 if isinstance(init, Buffer):
-                    self.check_same_type(node, init.type, t, "initial value")
+                    if not (implicit.enabled() and init.type.shape == t.shape):  # Allo casts element-wise
+                        self.check_same_type(node, init.type, t, "initial value")
                     self.copy_buffer(init, buf)
                 else:
                     self.fill(buf, self.coerce(node, init, t.dtype))
@@ -172,8 +198,11 @@ class FunctionCompiler(ExpressionsMixin, FixedMixin, CoercionMixin, ast.NodeVisi
             if not isinstance(val, tuple) or len(val) != len(target.elts):
                 raise self.err(node, f"cannot unpack into {len(target.elts)} names")
             for t, v in zip(target.elts, val):
+                if isinstance(t, ast.Subscript):
+                    self.store_subscript(t, v, node)
+                    continue
                 if not isinstance(t, ast.Name):
-                    raise self.err(node, "tuple assignment targets must be names")
+                    raise self.err(node, "tuple assignment targets must be names or array elements")
                 self.assign_name(t, v, node)
             return
         if isinstance(target, ast.Subscript):
@@ -189,7 +218,7 @@ class FunctionCompiler(ExpressionsMixin, FixedMixin, CoercionMixin, ast.NodeVisi
         if isinstance(cur, ScalarVar):
             self.store_scalar(cur, self.coerce(node, val, cur.dtype))
         elif cur is None:
-            if isinstance(val, (Buffer, Idx, tuple)):
+            if isinstance(val, (Buffer, Idx, tuple, View)):
                 if isinstance(val, Buffer) and target.id not in self.buffer_names:
                     self.buffer_names.add(target.id)
                 self.bind(target.id, val)
@@ -221,12 +250,15 @@ class FunctionCompiler(ExpressionsMixin, FixedMixin, CoercionMixin, ast.NodeVisi
             raise self.err(node, f"cannot update {ast.unparse(node.target)!r}")
 
     def visit_Return(self, node):
-        vals = [] if node.value is None else self.eval(node.value)
+        none = node.value is None or (isinstance(node.value, ast.Constant) and node.value.value is None)
+        vals = [] if none else self.eval(node.value)
         vals = list(vals) if isinstance(vals, tuple) else [vals]
         if len(vals) != len(self.res_types):
             raise self.err(node, f"returns {len(vals)} value(s) but the signature declares {len(self.res_types)}")
         out = []
         for v, t in zip(vals, self.res_types):
+            if isinstance(v, View):
+                v = self.materialize_view(v)
             if isinstance(t, ArrayType):
                 if not isinstance(v, Buffer):
                     raise self.err(node, f"must return an array of type {t}, got {v!r}")
@@ -262,7 +294,7 @@ class FunctionCompiler(ExpressionsMixin, FixedMixin, CoercionMixin, ast.NodeVisi
             raise self.err(node, "loops must iterate over grid(...) or range(...)")
         fname = it.func.id if isinstance(it.func, ast.Name) else ast.unparse(it.func)
         kw = {k.arg: k.value for k in it.keywords}
-        if fname.endswith("grid"):
+        if fname.endswith("grid") or fname.endswith("reduction"):
             dims, tuple_target = [], False
             for a in it.args:
                 v = self.try_const(a.value if isinstance(a, ast.Starred) else a)
@@ -272,22 +304,68 @@ class FunctionCompiler(ExpressionsMixin, FixedMixin, CoercionMixin, ast.NodeVisi
                 else:
                     dims.append(v)
             if any(not isinstance(d, (int, np.integer)) for d in dims):
-                raise self.err(node, f"grid bounds must be compile-time ints, got {ast.unparse(it)!r}")
+                if not implicit.enabled() or tuple_target:
+                    raise self.err(node, f"grid bounds must be compile-time ints, got {ast.unparse(it)!r}")
+                dims = [self.loop_bound(node, a) for a in it.args]
             band = self.try_const(kw["name"]) if "name" in kw else None
-            self.emit_grid(node, [(0, int(d), 1) for d in dims], band, tuple_target)
+            self.emit_grid(node, [(0, d if isinstance(d, Idx) else int(d), 1) for d in dims], band, tuple_target,
+                           self.loop_hints(node, kw))
         elif fname == "range":
             args = [self.try_const(a) for a in it.args]
-            if any(not isinstance(a, (int, np.integer)) for a in args) or not 1 <= len(args) <= 3:
+            if any(not isinstance(a, (int, np.integer)) for a in args) and implicit.enabled() and 1 <= len(args) <= 3:
+                # Allo: bounds may be run-time values (an scf.for); the step must be a positive constant
+                args = [self.loop_bound(node, a) for a in it.args]
+                if len(args) == 3 and not (isinstance(args[2], int) and args[2] > 0):
+                    raise self.err(node, f"range step must be a positive compile-time int, got {ast.unparse(it)!r}")
+            elif any(not isinstance(a, (int, np.integer)) for a in args) or not 1 <= len(args) <= 3:
                 raise self.err(node, f"range bounds must be compile-time ints, got {ast.unparse(it)!r}")
             lb, ub, step = (0, args[0], 1) if len(args) == 1 else (args[0], args[1], args[2] if len(args) == 3 else 1)
+            if isinstance(lb, Idx) or isinstance(ub, Idx):
+                band = self.try_const(kw["name"]) if "name" in kw else None
+                self.emit_grid(node, [(lb, ub, int(step))], band, False, self.loop_hints(node, kw))
+                return
             if step <= 0:
                 raise self.err(node, f"range step must be positive, got {step}")
             band = self.try_const(kw["name"]) if "name" in kw else None
-            self.emit_grid(node, [(int(lb), int(ub), int(step))], band, False)
+            self.emit_grid(node, [(int(lb), int(ub), int(step))], band, False, self.loop_hints(node, kw))
         else:
             raise self.err(node, f"cannot loop over '{fname}(...)': use grid(...) or range(...)")
 
-    def emit_grid(self, node, bounds, band, tuple_target):
+    def loop_hints(self, node, kw) -> dict:
+        """``pipeline=``/``unroll=`` of a loop header, as Allo reads them: ``True`` or a number applies
+        to the innermost loop (II 1 / full unroll for ``True``), a list gives one value per loop."""
+        hints = {}
+        for key in ("pipeline", "unroll"):
+            if key not in kw:
+                continue
+            v = self.try_const(kw[key])
+            ok = isinstance(v, (bool, int, np.integer)) or (
+                isinstance(v, (list, tuple)) and all(isinstance(x, (bool, int, np.integer)) for x in v))
+            if not ok:
+                raise self.err(node, f"{key}= must be a compile-time bool, int or list of them, got "
+                                     f"{ast.unparse(kw[key])!r}")
+            hints[key] = v
+        unknown = set(kw) - {"name", "pipeline", "unroll"}
+        if unknown:
+            raise self.err(node, f"unknown loop option(s) {', '.join(sorted(unknown))}; loops take name=, "
+                                 "pipeline= and unroll=")
+        return hints
+
+    def _apply_hints(self, node, loops, hints):
+        for key, v in hints.items():
+            per_loop = list(v) if isinstance(v, (list, tuple)) else [False] * (len(loops) - 1) + [v]
+            if len(per_loop) > len(loops):
+                raise self.err(node, f"{key}= lists {len(per_loop)} values for {len(loops)} loop(s)")
+            for loop, x in zip(loops, per_loop):
+                if x is False or x is None:
+                    continue
+                n = int(x) if not isinstance(x, bool) else (1 if key == "pipeline" else 0)
+                if key == "pipeline" and n < 1 or key == "unroll" and n < 0:
+                    raise self.err(node, f"{key}={x!r} is out of range")
+                attr = "hls.pipeline_ii" if key == "pipeline" else "hls.unroll"
+                loop.attributes[attr] = ir.IntegerAttr.get(ir.IntegerType.get_signless(32), n)
+
+    def emit_grid(self, node, bounds, band, tuple_target, hints=None):
         tgt = node.target
         if tuple_target or len(bounds) != 1:
             if isinstance(tgt, ast.Tuple):
@@ -303,28 +381,51 @@ class FunctionCompiler(ExpressionsMixin, FixedMixin, CoercionMixin, ast.NodeVisi
                 raise self.err(node, "a one-dimensional loop takes one loop variable")
             names, bind_as = [tgt.id], None
         band = band or bind_as or names[0]
+        if implicit.enabled():  # Allo: a loop variable may not redefine a name in scope
+            for n in ([bind_as] if bind_as else names):
+                if self.lookup(n) is not None:
+                    raise self.err(node, f"loop variable '{n}' redefines a name already defined in this scope")
         self.scopes.append({})
-        ivs, ips = [], []
-        for axis, (lb, ub, step) in zip(names, bounds):
-            loop = affine.AffineForOp(lb, ub, step)
-            full = band if (len(bounds) == 1 and band == axis) else f"{band}.{axis}"
-            full = self.unique_loop_name(full)
-            loop.attributes["loop_name"] = ir.StringAttr.get(full)
-            loop.attributes["op_name"] = ir.StringAttr.get(band)
-            iv = Idx.leaf(loop.induction_variable)
-            ivs.append(iv)
-            if bind_as is None:
-                self.bind(axis, iv)
-            ip = ir.InsertionPoint(loop.body)
-            ip.__enter__()
-            ips.append(ip)
-        if bind_as is not None:
-            self.bind(bind_as, tuple(ivs))
-        self.visit_body(node.body)
-        for ip in reversed(ips):
-            affine.AffineYieldOp([])
-            ip.__exit__(None, None, None)
+        ivs, loops = [], []
+        # Insertion points are entered by hand (one per loop of the nest); the ExitStack leaves them
+        # in reverse order even when the body raises, so the real error reaches the user instead
+        # of MLIR's "Unbalanced Location enter/exit".
+        with contextlib.ExitStack() as stack:
+            for axis, (lb, ub, step) in zip(names, bounds):
+                dynamic = isinstance(lb, Idx) or isinstance(ub, Idx)
+                if dynamic:  # run-time bounds (Allo): an scf.for over index values
+                    lbv = (lb if isinstance(lb, Idx) else Idx.const(lb)).materialize()
+                    ubv = (ub if isinstance(ub, Idx) else Idx.const(ub)).materialize()
+                    loop = scf.ForOp(lbv, ubv, Idx.const(step).materialize())
+                else:
+                    loop = affine.AffineForOp(lb, ub, step)
+                full = band if (len(bounds) == 1 and band == axis) else f"{band}.{axis}"
+                full = self.unique_loop_name(full)
+                loop.attributes["loop_name"] = ir.StringAttr.get(full)
+                loop.attributes["op_name"] = ir.StringAttr.get(band)
+                iv = Idx.leaf(loop.induction_variable, affine_ok=not dynamic)
+                ivs.append(iv)
+                loops.append(loop)
+                if bind_as is None:
+                    self.bind(axis, iv)
+                stack.enter_context(ir.InsertionPoint(loop.body))
+            if bind_as is not None:
+                self.bind(bind_as, tuple(ivs))
+            self._apply_hints(node, loops, hints or {})
+            self.visit_body(node.body)
+            if loops:
+                _yield(loops[-1])
+        for loop in loops[:-1]:
+            with ir.InsertionPoint(loop.body):
+                _yield(loop)
         self.scopes.pop()
+
+    def loop_bound(self, node, a):
+        """A loop bound under Allo's rules: a compile-time int, or any scalar value as an index."""
+        v = self.eval(a)
+        if isinstance(v, Literal) and isinstance(v.value, (int, np.integer)):
+            return int(v.value)
+        return self.as_index(node, v)
 
     def unique_loop_name(self, name: str) -> str:
         base, k = name, 1
@@ -364,26 +465,28 @@ class FunctionCompiler(ExpressionsMixin, FixedMixin, CoercionMixin, ast.NodeVisi
 
     def elementwise_nest(self, shape, band: str, body):
         """A loop nest ``band.d0, band.d1, ...`` over ``shape`` calling ``body(indices)`` innermost."""
-        ips, ivs = [], []
-        for k, d in enumerate(shape):
-            loop = affine.AffineForOp(0, d, 1)
-            loop.attributes["loop_name"] = ir.StringAttr.get(self.unique_loop_name(f"{band}.d{k}"))
-            loop.attributes["op_name"] = ir.StringAttr.get(band)
-            ivs.append(Idx.leaf(loop.induction_variable))
-            ip = ir.InsertionPoint(loop.body)
-            ip.__enter__()
-            ips.append(ip)
-        body(ivs)
-        for ip in reversed(ips):
-            affine.AffineYieldOp([])
-            ip.__exit__(None, None, None)
+        loops, ivs = [], []
+        with contextlib.ExitStack() as stack:  # see emit_grid
+            for k, d in enumerate(shape):
+                loop = affine.AffineForOp(0, d, 1)
+                loop.attributes["loop_name"] = ir.StringAttr.get(self.unique_loop_name(f"{band}.d{k}"))
+                loop.attributes["op_name"] = ir.StringAttr.get(band)
+                ivs.append(Idx.leaf(loop.induction_variable))
+                loops.append(loop)
+                stack.enter_context(ir.InsertionPoint(loop.body))
+            body(ivs)
+            if loops:
+                affine.AffineYieldOp([])
+        for loop in loops[:-1]:
+            with ir.InsertionPoint(loop.body):
+                affine.AffineYieldOp([])
 
     def fill(self, buf: Buffer, v: TV):
         self.elementwise_nest(buf.type.shape, f"init_{buf.name}", lambda ivs: self.store(buf, ivs, v))
 
     def copy_buffer(self, src: Buffer, dst: Buffer):
         self.elementwise_nest(src.type.shape, f"copy_{dst.name}",
-                              lambda ivs: self.store(dst, ivs, self.load(src, ivs)))
+                              lambda ivs: self.store(dst, ivs, self.coerce(None, self.load(src, ivs), dst.type.dtype)))
 
     def load(self, buf: Buffer, idx: list[Idx]) -> TV:
         acc = affine_access(idx)
@@ -404,28 +507,21 @@ class FunctionCompiler(ExpressionsMixin, FixedMixin, CoercionMixin, ast.NodeVisi
 
     def subscript(self, node: ast.Subscript, buf=None) -> tuple[Buffer, list[Idx]]:
         buf = self.eval(node.value) if buf is None else buf
-        if not isinstance(buf, Buffer):
-            raise self.err(node, f"'{ast.unparse(node.value)}' is not an array and cannot be indexed")
-        sl = node.slice
-        parts = sl.elts if isinstance(sl, ast.Tuple) else [sl]
-        idx: list[Idx] = []
-        for p in parts:
-            if isinstance(p, ast.Slice):
-                raise self.err(node, "slices are not supported inside kernels; loop over the elements instead")
-            v = self.eval(p.value if isinstance(p, ast.Starred) else p)
-            items = list(v) if isinstance(v, (tuple, list)) else [v]
-            for it in items:
-                idx.append(self.as_index(node, it))
-        if len(idx) != len(buf.type.shape):
-            raise self.err(node, f"'{buf.name}' has rank {len(buf.type.shape)} (type {buf.type}) but is indexed "
-                                 f"with {len(idx)} subscript(s)")
-        for k, (i, d) in enumerate(zip(idx, buf.type.shape)):
-            if i.is_const and not 0 <= i.a < d:
-                raise self.err(node, f"index {i.a} is out of bounds for dimension {k} of '{buf.name}' (size {d})")
-        return buf, idx
+        r = self.index_or_view(node, buf)
+        if isinstance(r, View):
+            raise self.err(node, f"'{ast.unparse(node)}' is a sub-array of '{r.name}' (shape {r.shape}), not an "
+                                 "element")
+        return r
 
     def store_subscript(self, target: ast.Subscript, val, node):
-        buf, idx = self.subscript(target)
+        r = self.index_or_view(target, self.eval(target.value))
+        if isinstance(r, View):
+            self.write_view(r, val)
+            return
+        buf, idx = r
+        if isinstance(val, (View, Buffer)):
+            raise self.err(node, f"cannot store an array ('{ast.unparse(node.value)}', shape {val.type.shape}) into "
+                                 f"the element '{ast.unparse(target)}'")
         self.store(buf, idx, self.coerce(node, val, buf.type.dtype))
 
 

@@ -30,3 +30,7 @@ class CallError(AlloError, TypeError):
 
 class ToolNotFoundError(AlloError, RuntimeError):
     """An external tool (g++, Verilator, Vitis...) is missing; the message says how to install it."""
+
+
+class NoSuchBuffer(ScheduleError, AttributeError):
+    """``s.X`` (Allo's buffer handle) for a name that is not a buffer of any kernel in the schedule."""

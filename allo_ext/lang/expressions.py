@@ -13,7 +13,9 @@ import numpy as np
 from torch_mlir import ir
 from torch_mlir.dialects import arith, func, math, memref
 
+from . import implicit
 from .errors import KernelTypeError
+from .array_ops import ARRAY_BUILTINS, _is_array
 from .fixed_ops import is_fixed_operand
 from .index_expr import Idx
 from .signature import is_kernel, kernel_signature
@@ -21,7 +23,8 @@ from .types import ArrayType, DType, Int, index as index_t
 from .values import TV, Buffer, Literal, LiteralSelect, ScalarVar
 
 _MATH_UNARY = {"exp": math.exp, "log": math.log, "sqrt": math.sqrt, "tanh": math.tanh, "erf": math.erf,
-               "floor": math.floor, "ceil": math.ceil, "round": math.roundeven}
+               "floor": math.floor, "ceil": math.ceil, "round": math.roundeven, "sin": math.sin, "cos": math.cos,
+               "tan": math.tan, "log2": math.log2, "log10": math.log10}
 
 
 class ExpressionsMixin:
@@ -65,15 +68,34 @@ class ExpressionsMixin:
 
     def expr_Subscript(self, node):
         base = self.eval(node.value)
+        if callable(base) and not isinstance(base, (DType, Buffer)):  # k[T, M]: instantiate a generic kernel
+            from .generic import instantiate
+
+            args = self.try_const(node.slice)
+            if args is None:
+                raise self.err(node, f"the type arguments of '{ast.unparse(node)}' must be compile-time values")
+            try:
+                return instantiate(base, args)
+            except KernelTypeError:
+                raise
+            except Exception as e:  # noqa: BLE001
+                raise self.err(node, str(e)) from e
         if isinstance(base, tuple):  # compile-time tuple indexing, e.g. i[0] of a grid tuple
             k = self.try_const(node.slice)
             if not isinstance(k, int):
                 raise self.err(node, "tuples can only be indexed by compile-time ints")
             return base[k]
-        buf, idx = self.subscript(node, base)
-        return self.load(buf, idx)
+        r = self.index_or_view(node, base)
+        if not isinstance(r, tuple):
+            return r  # a sub-view (A[i] of a 2-D array) or a slice
+        return self.load(*r)
 
     def expr_Attribute(self, node):
+        if node.attr == "T" and not isinstance(node.value, ast.Name) or (
+                node.attr == "T" and isinstance(node.value, ast.Name) and self.lookup(node.value.id) is not None):
+            base = self.eval(node.value)
+            if _is_array(base):
+                return self.transpose(node, self.as_buffer(base), None)
         v = self.try_const(node)
         if v is None:
             raise self.err(node, f"cannot evaluate attribute '{ast.unparse(node)}' at compile time")
@@ -106,16 +128,20 @@ class ExpressionsMixin:
         return self.binop(node, node.op, self.eval(node.left), self.eval(node.right))
 
     def binop(self, node, op, a, b):
+        if _is_array(a) or _is_array(b):  # whole arrays (Allo): elementwise with broadcasting
+            return self.array_binop(node, op, a, b)
         if isinstance(a, Literal) and isinstance(b, Literal):
             return Literal(_py_binop(op, a.value, b.value, self.err(node, "bad operator")))
         if is_fixed_operand(a) or is_fixed_operand(b):
             return self.fixed_binop(node, op, a, b)
         if isinstance(a, Idx) or isinstance(b, Idx):
             return self.index_binop(node, op, a, b)
+        opn = type(op).__name__
+        if implicit.enabled() and opn in ("Add", "Sub", "Mult"):
+            a, b = implicit.widen_operands(self, node, opn, a, b)
         a, b = self.unify(node, a, b)
         t = a.dtype
         x, y = a.value, b.value
-        opn = type(op).__name__
         if t.is_float:
             if opn == "Pow":
                 return TV(math.powf(x, y), t)
@@ -137,15 +163,27 @@ class ExpressionsMixin:
         return TV(fn(x, y), t)
 
     def index_binop(self, node, op, a, b):
+        if implicit.enabled():  # Allo: an index meeting a typed number takes the number's type
+            for x, y in ((a, b), (b, a)):
+                if isinstance(x, Idx) and isinstance(y, TV) and not y.dtype.is_index and not y.dtype.is_fixed:
+                    cx = self.cast(node, x, y.dtype)
+                    return self.binop(node, op, cx, y) if x is a else self.binop(node, op, y, cx)
+
         def as_idx(v):
             if isinstance(v, Idx):
                 return v
+            if isinstance(v, TV) and v.dtype.is_index:
+                return Idx.leaf(v.value, affine_ok=False)
             if isinstance(v, Literal) and isinstance(v.value, (int, bool)):
                 return Idx.const(int(v.value))
             raise self.err(node, f"cannot combine an index with {self.describe(v)}: cast it with index(...) "
                                  "or the index to a number type with e.g. float32(i)", KernelTypeError)
         a, b = as_idx(a), as_idx(b)
         opn = type(op).__name__
+        bit = {"LShift": arith.shli, "RShift": arith.shrsi, "BitAnd": arith.andi, "BitOr": arith.ori,
+               "BitXor": arith.xori}.get(opn)
+        if bit is not None:
+            return TV(bit(a.materialize(), b.materialize()), index_t)
         if opn == "Add":
             return a + b
         if opn == "Sub":
@@ -211,7 +249,20 @@ class ExpressionsMixin:
         callee = self.eval(node.func) if not isinstance(node.func, ast.Name) or self.lookup(node.func.id) \
             else self.globals.get(node.func.id, getattr(builtins, node.func.id, None))
         name = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
-        if node.keywords:
+        lang_name = getattr(callee, "__allo_builtin__", None)
+        unary = lang_name in _MATH_UNARY or lang_name == "abs"
+        if lang_name in ARRAY_BUILTINS or (unary and node.args and not node.keywords
+                                           and _is_array(arg0 := self.eval(node.args[0]))):
+            if unary:
+                return self.array_unary(node, lang_name, arg0)
+            kwargs = {k.arg: self.try_const(k.value) if self.try_const(k.value) is not None else self.eval(k.value)
+                      for k in node.keywords if k.arg != "name"}
+            return self.array_call(node, lang_name, [self.eval(a) for a in node.args], kwargs)
+        if unary and node.args and not node.keywords:
+            if len(node.args) != 1:
+                raise self.err(node, f"{lang_name}() takes one argument")
+            return self.unary_math(node, lang_name, arg0)
+        if node.keywords and not (lang_name and all(k.arg == "name" for k in node.keywords)):
             raise self.err(node, f"keyword arguments are not supported in calls inside kernels ({name})")
         if callee is None:
             raise self.err(node, f"name '{name}' is not defined")
@@ -225,11 +276,19 @@ class ExpressionsMixin:
             if len(node.args) != 1:
                 raise self.err(node, "round() takes exactly one argument inside kernels")
             return self.unary_math(node, "round", self.eval(node.args[0]))
-        if callee is builtins.float:
+        if callee in (builtins.float, builtins.int):
             v = self.try_const(node)
             if v is not None:
-                return Literal(float(v))
+                return Literal(callee(v))
+            if len(node.args) == 1 and implicit.enabled():  # Allo: float(x) is a float32 cast, int(x) int32
+                from .types import float32, int32
+
+                return self.cast(node, self.eval(node.args[0]), float32 if callee is builtins.float else int32)
         lang_name = getattr(callee, "__allo_builtin__", None)
+        if lang_name == "power":
+            if len(node.args) != 2:
+                raise self.err(node, "power() takes two arguments")
+            return self.binop(node, ast.Pow(), self.eval(node.args[0]), self.eval(node.args[1]))
         if lang_name in _MATH_UNARY or lang_name == "abs":
             if len(node.args) != 1:
                 raise self.err(node, f"{lang_name}() takes one argument")
@@ -260,8 +319,12 @@ class ExpressionsMixin:
         names, arg_types, res_types = kernel_signature(callee)
         if len(args) != len(arg_types):
             raise self.err(node, f"kernel '{callee.__name__}' takes {len(arg_types)} argument(s), got {len(args)}")
-        operands = []
+        operands, copy_back = [], []
         for n, t, a in zip(names, arg_types, args):
+            if isinstance(t, ArrayType) and type(a).__name__ == "View":  # passed by copy-in/copy-out
+                tmp = self.materialize_view(a, f"{a.name}_arg")
+                copy_back.append((a, tmp))
+                a = tmp
             if isinstance(t, ArrayType):
                 if not isinstance(a, Buffer):
                     raise self.err(node, f"argument '{n}' of '{callee.__name__}' must be an array of type {t}")
@@ -273,6 +336,8 @@ class ExpressionsMixin:
                 operands.append(self.coerce(node, a, t).value)
         sym = self.mb.compile_function(callee)
         call = func.CallOp([t.mlir() for t in res_types], ir.FlatSymbolRefAttr.get(sym), operands)
+        for view, tmp in copy_back:
+            self.write_view(view, tmp)
         outs = []
         for k, (t, r) in enumerate(zip(res_types, call.results)):
             outs.append(Buffer(r, t, f"{callee.__name__}_out{k}") if isinstance(t, ArrayType) else TV(r, t))
@@ -282,7 +347,8 @@ class ExpressionsMixin:
 
     def unary_math(self, node, name, v):
         if isinstance(v, Literal):
-            f = {"exp": pymath.exp, "log": pymath.log, "sqrt": pymath.sqrt, "tanh": pymath.tanh,
+            f = {"exp": pymath.exp, "log": pymath.log, "sqrt": pymath.sqrt, "tanh": pymath.tanh, "sin": pymath.sin,
+                 "cos": pymath.cos, "tan": pymath.tan, "log2": pymath.log2, "log10": pymath.log10,
                  "erf": pymath.erf, "abs": builtins.abs, "floor": pymath.floor, "ceil": pymath.ceil,
                  "round": builtins.round}[name]
             return Literal(f(v.value))

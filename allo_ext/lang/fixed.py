@@ -26,7 +26,7 @@ def as_fixed(t: DType) -> Fixed:
     if t.is_int:
         if t.bits == 1:
             return Fixed(2, 0)  # bool as 0/1, signed: a 1-bit signed value would be 0/-1
-        return Fixed(t.bits, 0, signed=t.signed) if t.signed else Fixed(t.bits, 0, signed=False)
+        return _exact(t.bits, 0, t.signed)
     raise TypeError(f"{t} has no fixed-point view")
 
 

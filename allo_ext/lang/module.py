@@ -18,7 +18,8 @@ def _kernel_key(fn: Callable, depth: int = 0):
     are compared by content (functions by their own key, arrays by their bytes), not identity,
     so a factory that captures a helper kernel or a constant array still deduplicates."""
     cells = tuple(_freeze(c.cell_contents, depth) for c in (fn.__closure__ or ()))
-    return (fn.__code__, cells)
+    bindings = _freeze(getattr(fn, "__allo_bindings__", None), depth)  # instances of one generic kernel
+    return (fn.__code__, cells, bindings)
 
 
 def _freeze(v, depth: int):

@@ -37,21 +37,29 @@ def kernel_signature(fn: Callable) -> tuple[list[str], list[Any], list[Any]]:
 
 def _namespace(fn: Callable) -> dict:
     ns = dict(fn.__globals__)
+    from .generic import CALLER_NAMES
+
+    caller = CALLER_NAMES.get()
+    if caller is not None and caller[0] == fn.__code__.co_filename:
+        ns.update(caller[1])
     if fn.__closure__:
         for n, c in zip(fn.__code__.co_freevars, fn.__closure__):
             try:
                 ns[n] = c.cell_contents
             except ValueError:  # cell not yet filled
                 pass
+    ns.update(getattr(fn, "__allo_bindings__", None) or {})
     return ns
 
 
 def _resolve_annotation(a, ns: dict):
     """Annotations may be strings (``from __future__ import annotations``): evaluate them where the
     kernel was defined, closure included, which ``inspect.signature(eval_str=True)`` does not do."""
-    if isinstance(a, str):
+    for _ in range(2):  # a quoted annotation under postponed evaluation is a string of a string
+        if not isinstance(a, str):
+            return a
         try:
-            return eval(a, ns)  # noqa: S307
+            a = eval(a, ns)  # noqa: S307
         except Exception:
             return a
     return a

@@ -48,6 +48,11 @@ class DType:
     def storage_bits(self) -> int:
         return self.bits
 
+    @property
+    def fracs(self) -> int:
+        """Fraction bits (Allo's name): 0 except for fixed point."""
+        return getattr(self, "frac_bits", 0)
+
     def mlir(self):
         raise NotImplementedError
 
@@ -87,29 +92,48 @@ class DType:
 
 class Float(DType):
     def __init__(self, bits: int):
-        if bits not in (32, 64):
-            raise ValueError(f"Float supports 32 or 64 bits, got {bits}")
-        self.bits = bits
-        self.name = f"float{bits}"
+        if bits not in (16, 32, 64, "bf16"):
+            raise ValueError(f"Float supports 16, 32 or 64 bits (or 'bf16'), got {bits}")
+        self.is_bf16 = bits == "bf16"
+        self.bits = 16 if self.is_bf16 else bits
+        self.name = "bfloat16" if self.is_bf16 else f"float{bits}"
 
     @property
     def is_float(self) -> bool:
         return True
 
+    @property
+    def fracs(self) -> int:
+        """Mantissa bits (Allo's name)."""
+        return 7 if self.is_bf16 else {16: 10, 32: 23, 64: 52}[self.bits]
+
+    @property
+    def exponent(self) -> int:
+        return 8 if self.is_bf16 else {16: 5, 32: 8, 64: 11}[self.bits]
+
     def mlir(self):
         from torch_mlir import ir
 
-        return ir.F32Type.get() if self.bits == 32 else ir.F64Type.get()
+        if self.is_bf16:
+            return ir.BF16Type.get()
+        return {16: ir.F16Type.get, 32: ir.F32Type.get, 64: ir.F64Type.get}[self.bits]()
 
     @property
     def numpy(self) -> np.dtype:
+        if self.is_bf16:
+            try:
+                import ml_dtypes
+            except ImportError:
+                raise TypeError("bfloat16 arrays need the ml_dtypes package (pip install ml_dtypes)") from None
+            return np.dtype(ml_dtypes.bfloat16)
         return np.dtype(f"float{self.bits}")
 
 
 class Int(DType):
     def __init__(self, bits: int, signed: bool = True):
-        if bits not in (1, 8, 16, 32, 64):
-            raise ValueError(f"Int supports 1, 8, 16, 32 or 64 bits, got {bits}")
+        if not 1 <= int(bits) <= 128:
+            raise ValueError(f"Int supports 1 to 128 bits, got {bits}")
+        bits = int(bits)
         self.bits = bits
         self._signed = signed
         self.name = ("int" if signed else "uint") + str(bits) if bits != 1 else "bool"
@@ -131,7 +155,11 @@ class Int(DType):
     def numpy(self) -> np.dtype:
         if self.bits == 1:
             return np.dtype(np.bool_)
-        return np.dtype(("int" if self._signed else "uint") + str(self.bits))
+        # odd widths (int4, uint12) are held in the next numpy width, as ap_int<N> is in C++
+        if self.bits > 64:
+            raise TypeError(f"{self.name} has no numpy dtype (wider than 64 bits)")
+        width = next(w for w in (8, 16, 32, 64) if w >= self.bits)
+        return np.dtype(("int" if self._signed else "uint") + str(width))
 
 
 class Index(DType):
@@ -332,6 +360,8 @@ class ArrayType:
         return f"{self.dtype.name}[{', '.join(map(str, self.shape))}]"
 
 
+float16 = Float(16)
+bfloat16 = Float("bf16")
 float32 = Float(32)
 float64 = Float(64)
 int1 = bool_ = Int(1)

@@ -1,0 +1,1 @@
+from . import hls  # noqa: F401

@@ -1,0 +1,1 @@
+from . import types, utils  # noqa: F401

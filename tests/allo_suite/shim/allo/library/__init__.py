@@ -1,0 +1,1 @@
+"""Allo's library package: its modules are the vendored upstream files (see allo/__init__.py)."""
