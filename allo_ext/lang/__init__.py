@@ -21,6 +21,16 @@ from .types import (ArrayType, DType, Fixed, Float, Index, Int, UFixed, bool_, f
                     int16, int32, int64, parse_precision, uint8, uint16, uint32, uint64)
 
 
+def table(values, dtype):
+    """A constant array for a kernel's closure, of element type ``dtype`` (fixed point: quantised with
+    the type's modes at compile time), e.g. a lookup table: ``EXP = table(np.exp(-x), Fixed(18, 17))``."""
+    import numpy as _np
+
+    from .values import Table
+
+    return Table(_np.asarray(values), dtype)
+
+
 def grid(*dims, name: str | None = None):
     """Loop nest over ``dims``; inside a kernel each dimension becomes an ``affine.for``."""
     import itertools
@@ -54,5 +64,5 @@ __all__ = [
     "AlloError", "CallError", "KernelSyntaxError", "KernelTypeError", "ScheduleError", "ToolNotFoundError",
     "ArrayType", "DType", "Fixed", "Float", "Index", "Int", "UFixed", "parse_precision", "bool_", "float32", "float64", "index",
     "int1", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-    "grid", "exp", "log", "sqrt", "tanh", "erf", "floor", "ceil",
+    "grid", "table", "exp", "log", "sqrt", "tanh", "erf", "floor", "ceil",
 ]

@@ -20,7 +20,7 @@ from .fixed_ops import is_fixed_operand
 from .index_expr import Idx
 from .signature import is_kernel, kernel_signature
 from .types import ArrayType, DType, Int, index as index_t
-from .values import TV, Buffer, Literal, LiteralSelect, ScalarVar
+from .values import TV, Buffer, Literal, LiteralSelect, ScalarVar, Table
 
 _MATH_UNARY = {"exp": math.exp, "log": math.log, "sqrt": math.sqrt, "tanh": math.tanh, "erf": math.erf,
                "floor": math.floor, "ceil": math.ceil, "round": math.roundeven, "sin": math.sin, "cos": math.cos,
@@ -57,6 +57,8 @@ class ExpressionsMixin:
             return Literal(v.item() if isinstance(v, np.generic) else v)
         if isinstance(v, tuple):
             return tuple(self.from_python(node, x) if not isinstance(x, Idx) else x for x in v)
+        if isinstance(v, Table):
+            return self.mb.constant_buffer(np.asarray(v.values), node_name=getattr(node, "id", "table"), dtype=v.dtype)
         if isinstance(v, np.ndarray):
             return self.mb.constant_buffer(v, node_name=getattr(node, "id", "const"))
         return v  # functions, types: resolved by the caller

@@ -21,7 +21,8 @@ from torch_mlir import ir
 
 from ...lang.compiler import kernel_signature
 from ...lang.errors import AlloError
-from ...lang.fixed import dequantize, from_spec
+from ...lang.fixed import dequantize, from_spec, from_storage
+from ...lang.module import dense_values
 from ...lang.types import ArrayType, from_numpy
 from . import cpp
 from .common import EmitError, FuncInfo, Mem, Port, attr_str, funcs_of, loc_str, memref_elem, memref_shape, param_decl, walk
@@ -252,7 +253,8 @@ class ModuleEmitter:
             data = None
             if "initial_value" in o.attributes and not str(o.attributes["initial_value"]) == "uninitialized":
                 dense = ir.DenseElementsAttr(o.attributes["initial_value"])
-                data = np.array(dense)
+                data = np.array(ir.DenseElementsAttr(o.attributes["allo.raw"])) if "allo.raw" in o.attributes \
+                    else dense_values(o.attributes["initial_value"])
                 if dense.is_splat or data.size != int(np.prod(shape, dtype=np.int64)):
                     data = np.full(shape, data.reshape(-1)[0], dtype=data.dtype)
                 data = data.reshape(shape)
@@ -263,7 +265,7 @@ class ModuleEmitter:
                     if fxt.bits > 53:
                         raise EmitError(f"constant array '{sym}' of {fxt}: fixed-point weights wider than 53 bits "
                                         "have no exact C++ initialiser here; use at most 53 bits")
-                    data = dequantize(data, fxt)
+                    data = dequantize(from_storage(data, fxt), fxt)
             else:
                 elem = (cpp.dtype_ctype(from_numpy(data.dtype), self.needs)
                         if data is not None and data.dtype != np.bool_ else cpp.scalar_ctype(elem_t, self.needs))
