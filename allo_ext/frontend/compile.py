@@ -88,10 +88,10 @@ def export(model: torch.nn.Module, example: torch.Tensor, _stacklevel: int = 1) 
 
 
 def trace(model: torch.nn.Module, example: torch.Tensor, top_name: str = "forward", target: str = "llvm",
-          _stacklevel: int = 1) -> Schedule:
+          _stacklevel: int = 1, precision=None) -> Schedule:
     """The model as an unscheduled Schedule: a top function calling library kernels."""
     ep = export(model, example, _stacklevel=_stacklevel + 1)
-    mb, top = GraphImporter(ep, top_name, target).run()
+    mb, top = GraphImporter(ep, top_name, target, precision=precision).run()
     return Schedule(mb, top)
 
 
@@ -132,14 +132,17 @@ class CompiledModel:
 
 
 def from_pytorch(model: torch.nn.Module, example_inputs, target: str = "llvm", schedule: str = "default",
-                 batch_size: int | None = None, **build_options):
+                 batch_size: int | None = None, precision=None, **build_options):
     """Compile ``model`` for ``target``.
 
     ``example_inputs`` is a tensor (or a 1-tuple) of shape (B, ...); only its per-item shape and
     dtype matter. ``batch_size`` is the batch the module is compiled for (default 256 on the CPU,
     1 elsewhere: hardware takes one jet per call and the C simulation loops over the batch).
     ``schedule`` is the profile each library kernel's schedule is applied with ("default" or
-    "latency").
+    "latency"). ``precision`` (default float32): a fixed-point type for the whole model
+    (``"ap_fixed<16,6>"`` or ``Fixed(16, 10)``) or a dict by node name / op kind with ``"default"``
+    and ``"accum"`` (see ``allo_ext.frontend.precision``; ``allo_ext.quant.calibrate`` makes one).
+    A fixed-point model takes float32 inputs (quantised on the way in) and returns float64 values.
     """
     if isinstance(example_inputs, (tuple, list)):
         if len(example_inputs) != 1:
@@ -155,7 +158,7 @@ def from_pytorch(model: torch.nn.Module, example_inputs, target: str = "llvm", s
     x = example.repeat((reps,) + (1,) * len(item_shape))[:chunk].contiguous() if example.shape[0] else \
         torch.zeros((chunk,) + item_shape, dtype=example.dtype)
     t0 = time.perf_counter()
-    s = trace(model, x, target=target, _stacklevel=2)
+    s = trace(model, x, target=target, _stacklevel=2, precision=precision)
     t1 = time.perf_counter()
     apply_schedules(s, schedule)
     module = s.build(target=target, **build_options)

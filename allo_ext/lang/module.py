@@ -19,7 +19,10 @@ def _kernel_key(fn: Callable, depth: int = 0):
     so a factory that captures a helper kernel or a constant array still deduplicates."""
     cells = tuple(_freeze(c.cell_contents, depth) for c in (fn.__closure__ or ()))
     bindings = _freeze(getattr(fn, "__allo_bindings__", None), depth)  # instances of one generic kernel
-    return (fn.__code__, cells, bindings)
+    # Annotations are evaluated when the kernel is defined, so a type used only there is no closure
+    # value: Fixed(16, 10) and Fixed(16, 12) kernels share their MLIR types (i16) but not their meaning.
+    ann = tuple(sorted((k, repr(v)) for k, v in (getattr(fn, "__annotations__", None) or {}).items()))
+    return (fn.__code__, cells, bindings, ann)
 
 
 def _freeze(v, depth: int):
