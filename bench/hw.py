@@ -17,7 +17,7 @@ activations; no multiplier) beside the int8 x int8 linear it replaces.
 
 Writes bench/results/hw.json, hw.md and hw.png (``--quick``: hw-quick.*).
 """
-from __future__ import annotations
+# No "from __future__ import annotations": ffn_block defines a kernel, whose annotations are evaluated.
 
 import argparse
 import time
@@ -53,6 +53,21 @@ def _sixteen():
         return __import__("allo_ext").int16, "int16 (ap_fixed<16,6> widths)"
 
 
+def ffn_block(T):
+    """The feed-forward half of a JetFormer-tiny block as ONE design: ``x + W2 relu(W1 relu(x))``
+    (its BatchNorms folded into the linears, as the frontend does), 9 tokens, C=8 -> 16 -> 8."""
+    from allo_ext.kernels import nn as K
+
+    r1, l1, r2, l2 = K.relu2d(T, TOK, C), K.linear2d(T, TOK, C, 2 * C), K.relu2d(T, TOK, 2 * C), \
+        K.linear2d(T, TOK, 2 * C, C)
+    res = K.add(T, (TOK, C), (TOK, C))
+
+    def ffn(X: T[TOK, C], W1: T[2 * C, C], b1: T[2 * C], W2: T[C, 2 * C], b2: T[C]) -> T[TOK, C]:
+        return res(X, l2(r2(l1(r1(X), W1, b1)), W2, b2))
+
+    return ffn
+
+
 def variants() -> list[Variant]:
     from allo_ext import float32
     from allo_ext.kernels import nn as K
@@ -77,6 +92,8 @@ def variants() -> list[Variant]:
                     lambda r, g=gen: (g(r, TOK, C), g(r, C, TOK)), rtl),
             Variant("bmm 2x9x4x9 (heads)", prec, lambda T=T: K.bmm(T, 2, TOK, C // 2, TOK),
                     lambda r, g=gen: (g(r, 2, TOK, C // 2), g(r, 2, C // 2, TOK)), rtl),
+            Variant("JetFormer-tiny FFN block (one design)", prec, lambda T=T: ffn_block(T),
+                    lambda r, g=gen: (g(r, TOK, C), g(r, 2 * C, C), g(r, 2 * C), g(r, C, 2 * C), g(r, C)), rtl),
         ]
     i8 = lambda r, *s: r.integers(-128, 128, s).astype(np.int8)  # noqa: E731
     out += [
