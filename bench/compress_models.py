@@ -202,7 +202,7 @@ def markdown(out: dict) -> str:
                      f"{PAPER['prune_params_change']:+.0%}", "", "", ""])
         md += [f"## Pruning JetFormer-tiny (4, 8, 2), ratio 0.5 in 5 steps, {out['epochs']['finetune']} fine-tuning epochs each\n",
                markdown_table(["pruning", "FLOPs", "FLOPs change", "params", "params change",
-                               "params change (paper convention)", "test acc", "torch speed-up",
+                               "params change (paper convention)", "test acc", "torch speed-up (loaded machine)",
                                "csim max err"], rows, "lllllllrr"),
                "\nThe paper convention counts the reference code's unused BatchNorm1d((N+1)^2) per block "
                "(count()['paper_params']); with it, uniform pruning gives the paper's -35%. Global ranking "
@@ -232,6 +232,8 @@ def markdown(out: dict) -> str:
         md += [f"## Linformer and particle ordering ({lin['epochs']} epochs, cosine from lr 3e-3, "
                f"{lin['max_train']:,} training jets, tiny shape (4, 8, 2))\n",
                markdown_table(["particles", "model", "ordering", "E/F projection", "test acc", "FLOPs"], rows, "rllrrr")]
+        md.append("\nOne seed and a few epochs each: differences of a few points are within run-to-run noise. "
+                  "The paper-style comparison needs full training (`--lin-epochs 30 --lin-max-train 18000`).\n")
         comp = [r for r in lin["rows"] if "compiled" in r]
         if comp:
             c = comp[0]["compiled"]
