@@ -84,12 +84,15 @@ class HLSModule:
 
 # ---------------------------------------------------------------------------- module emitter
 class ModuleEmitter:
-    def __init__(self, module: ir.Module, top: str, py_functions: dict | None = None, interface: str = "vitis"):
+    def __init__(self, module: ir.Module, top: str, py_functions: dict | None = None, interface: str = "vitis",
+                 signatures: dict | None = None):
         if interface not in INTERFACES:
             raise AlloError(f"unknown HLS interface {interface!r}; choose one of {INTERFACES} "
                             "('vitis': extern \"C\" kernel with m_axi/s_axilite ports; 'ip': ap_memory ports)")
         self.module, self.top, self.interface = module, top, interface
         self.py = py_functions or {}
+        # (names, arg types, result types) of functions with no Python source (the frontend's top)
+        self.known_sigs = signatures or {}
         self.funcs = funcs_of(module)
         if top not in self.funcs:
             raise EmitError(f"no function '{top}' in the module; functions: {', '.join(self.funcs)}")
@@ -162,8 +165,8 @@ class ModuleEmitter:
         """(arg names, arg dtypes-or-None, result dtypes-or-None) from the Python kernel, if known."""
         if sym not in self.sigs:
             fn = self.py.get(sym)
-            if fn is not None:
-                names, ats, rts = kernel_signature(fn)
+            if fn is not None or sym in self.known_sigs:
+                names, ats, rts = kernel_signature(fn) if fn is not None else self.known_sigs[sym]
                 self.sigs[sym] = (names, [t.dtype if isinstance(t, ArrayType) else t for t in ats],
                                   [t.dtype if isinstance(t, ArrayType) else t for t in rts])
             else:
@@ -311,15 +314,17 @@ def _scalar_text(x, fbits: int) -> str:
 
 
 # ---------------------------------------------------------------------------- entry point
-def emit_module(module: ir.Module, top: str, py_functions: dict | None = None, interface: str = "vitis") -> HLSModule:
+def emit_module(module: ir.Module, top: str, py_functions: dict | None = None, interface: str = "vitis",
+                signatures: dict | None = None) -> HLSModule:
     """HLS C++ of ``module`` with ``top`` as the kernel. ``py_functions`` (symbol -> Python kernel)
     supplies the declared element types (signedness, fixed point) of each kernel's arguments."""
-    return ModuleEmitter(module, top, py_functions, interface).emit()
+    return ModuleEmitter(module, top, py_functions, interface, signatures).emit()
 
 
 def build_vhls(schedule, interface: str = "vitis") -> HLSModule:
     with schedule.context:
-        mod = emit_module(schedule.module, schedule.top, schedule.mb.py_functions, interface)
+        mod = emit_module(schedule.module, schedule.top, schedule.mb.py_functions, interface,
+                          {k: v for k, v in schedule.mb.signatures.items() if k not in schedule.mb.py_functions})
     mod.schedule = schedule
     return mod
 
