@@ -499,6 +499,9 @@ def build_csim(schedule, interface: str = "vitis", cxx: str = "g++", cflags=(), 
     with schedule.context:
         module = ir.Module.parse(schedule.module.operation.get_asm(enable_debug_info=True))
         sites = insert_runtime_checks(module)
-        hls = emit_module(module, schedule.top, schedule.mb.py_functions, interface)
+        if not sites:  # nothing to check: the C++ is exactly target="vhls"'s
+            return CSimModule(build_vhls(schedule, interface=interface), cxx=cxx, cflags=cflags, cache_dir=project)
+        hls = emit_module(module, schedule.top, schedule.mb.py_functions, interface,
+                          {k: v for k, v in schedule.mb.signatures.items() if k not in schedule.mb.py_functions})
     hls.schedule = schedule
     return CSimModule(hls, cxx=cxx, cflags=cflags, cache_dir=project, check_sites=sites)
