@@ -44,6 +44,11 @@ class BufferHandle:
         return f"{self.kernel}:{self.name}"
 
 
+@dataclass(frozen=True)
+class ReuseHandle(BufferHandle):
+    """The reuse (line/window) buffer ``reuse_at``/``buffer_at`` describe: a hint, see there."""
+
+
 class LoopBand:
     """The loops of one band (a top-level loop nest and every loop inside it), by their names
     relative to the band (``"i"``, ``"i.outer"``): Allo's ``s.get_loops()["C"]["i"]`` or ``.C.i``."""
@@ -249,8 +254,14 @@ class Schedule:
             kinds = {0: "complete", 1: "block", 2: "cyclic"}  # Allo's Partition.Complete/Block/Cyclic
             pt = getattr(partition_type, "value", partition_type)
             kind = kinds.get(pt, str(pt).lower()) if isinstance(pt, int) else str(pt).lower()
-        if isinstance(buffer, BufferHandle) or hasattr(buffer, "func") and hasattr(buffer, "name"):
+        if isinstance(buffer, ReuseHandle):
+            pass
+        elif isinstance(buffer, BufferHandle) or hasattr(buffer, "func") and hasattr(buffer, "name"):
             buffer = f"{getattr(buffer, 'kernel', None) or getattr(buffer, 'func')}:{buffer.name}"
+        if isinstance(buffer, ReuseHandle):  # partitioning a reuse buffer: part of that hint
+            self._mark_unrealised(buffer.kernel, f"partition({buffer.name}, dim={dim})")
+            self._record("partition", buffer, dim=dim, factor=factor, kind=kind)
+            return self
         if not isinstance(buffer, str):
             raise ScheduleError(f"partition: expected a buffer name or handle (s.A), got {buffer!r}")
         kernel, _, name = buffer.rpartition(":")
@@ -275,6 +286,64 @@ class Schedule:
             old = list(ir.ArrayAttr(f.attributes["hls.partition"])) if "hls.partition" in f.attributes else []
             f.attributes["hls.partition"] = ir.ArrayAttr.get(old + [entry])
         self._record("partition", f"{kernel}:{name}", dim=dim, factor=factor, kind=kind)
+        return self
+
+    # ------------------------------------------------------------------ memory-structure hints
+    # reuse_at, buffer_at and compute_at change where values are kept (line buffers, write-back
+    # buffers, fused producer loops), never what is computed. They are checked and recorded on the
+    # loop and the kernel ("allo.unrealised"): the CPU target computes the same numbers without them,
+    # and the HLS backend refuses such a schedule, naming them, until it can build those buffers.
+    def _mark_unrealised(self, kernel: str, what: str):
+        f = self._func(kernel)
+        with self.context:
+            old = list(ir.ArrayAttr(f.attributes["allo.unrealised"])) if "allo.unrealised" in f.attributes else []
+            f.attributes["allo.unrealised"] = ir.ArrayAttr.get(old + [ir.StringAttr.get(what)])
+
+    def _buffer_ref(self, target) -> tuple[str, str]:
+        if isinstance(target, ReuseHandle):
+            return target.kernel, target.name
+        if isinstance(target, BufferHandle):
+            kernel, name = target.kernel, target.name
+        elif isinstance(target, str):
+            kernel, _, name = target.rpartition(":")
+            kernel = kernel or self.top
+        else:
+            raise ScheduleError(f"expected a buffer (s.A, 'kernel:A' or a reuse buffer), got {target!r}")
+        if name not in self.buffers(kernel):
+            raise ScheduleError(f"no buffer named '{name}' in kernel '{kernel}'; buffers: "
+                                f"{', '.join(self.buffers(kernel)) or '(none)'}")
+        return kernel, name
+
+    def _hint_loop(self, kernel: str, axis):
+        ref = axis if isinstance(axis, LoopHandle) or (isinstance(axis, str) and ":" in axis) else f"{kernel}:{axis}"
+        return self._loop(ref)
+
+    def reuse_at(self, target, axis) -> ReuseHandle:
+        """Allo's reuse buffer of ``target`` along loop ``axis`` (a hint: see above)."""
+        kernel, name = self._buffer_ref(target)
+        _, op = self._hint_loop(kernel, axis)
+        loop = _loop_name(op)
+        self._mark_unrealised(kernel, f"reuse_at({name}, {loop})")
+        self._record("reuse_at", f"{kernel}:{name}", loop)
+        return ReuseHandle(kernel, f"{name}.reuse.{loop}")
+
+    def buffer_at(self, target, axis) -> ReuseHandle:
+        """Allo's write-back buffer of ``target`` at loop ``axis`` (a hint: see above)."""
+        kernel, name = self._buffer_ref(target)
+        _, op = self._hint_loop(kernel, axis)
+        loop = _loop_name(op)
+        self._mark_unrealised(kernel, f"buffer_at({name}, {loop})")
+        self._record("buffer_at", f"{kernel}:{name}", loop)
+        return ReuseHandle(kernel, f"{name}.buffer.{loop}")
+
+    def compute_at(self, from_loop, target_loop):
+        """Allo's producer-into-consumer loop fusion (a hint: see above)."""
+        kernel, a = self._loop(from_loop)
+        kernel_b, b = self._loop(target_loop)
+        if kernel != kernel_b:
+            raise ScheduleError("compute_at: both loops must belong to the same kernel")
+        self._mark_unrealised(kernel, f"compute_at({_loop_name(a)}, {_loop_name(b)})")
+        self._record("compute_at", LoopHandle(kernel, _loop_name(a)), LoopHandle(kernel, _loop_name(b)))
         return self
 
     # ------------------------------------------------------------------ loop transformations
@@ -399,6 +468,8 @@ class Schedule:
             mapping[sym] = self.mb.functions[key]
 
         def remap(a):
+            if isinstance(a, ReuseHandle):
+                return ReuseHandle(mapping[a.kernel], a.name)
             if isinstance(a, LoopHandle):
                 return LoopHandle(mapping[a.kernel], a.name)
             if isinstance(a, str) and ":" in a:
@@ -519,3 +590,13 @@ def _move_body(src_block, dst_block):
     term = list(dst_block.operations)[-1]
     for o in list(src_block.operations)[:-1]:
         o.operation.move_before(term)
+
+
+def unrealised(module: ir.Module) -> list[str]:
+    """The schedule hints of every kernel in ``module`` that only the CPU target can honour."""
+    out = []
+    for op in module.body.operations:
+        if op.operation.name == "func.func" and "allo.unrealised" in op.attributes:
+            name = op.attributes["sym_name"].value
+            out += [f"{name}: {ir.StringAttr(a).value}" for a in ir.ArrayAttr(op.attributes["allo.unrealised"])]
+    return out

@@ -242,15 +242,6 @@ class CompatSchedule(Schedule):
     def _unsupported(self, prim: str, why: str):
         raise UnsupportedFeature(f"schedule primitive '{prim}' is not supported: {why}")
 
-    def reuse_at(self, *a, **k):
-        self._unsupported("reuse_at", "reuse buffers (line/window buffers) are not generated")
-
-    def buffer_at(self, *a, **k):
-        self._unsupported("buffer_at", "write-back buffers at a loop level are not generated")
-
-    def compute_at(self, *a, **k):
-        self._unsupported("compute_at", "loop fusion across producer/consumer nests is not implemented")
-
     def reshape(self, *a, **k):
         self._unsupported("reshape", "buffer reshaping is not implemented")
 

@@ -23,6 +23,7 @@ from torch_mlir.dialects import affine, func, memref, scf
 
 from .allo_stmts import AlloStatementsMixin, meta_kind
 from .array_ops import ArrayOpsMixin
+from .bits import BitsMixin
 from .views import View, ViewsMixin
 from . import implicit
 from .coercion import CoercionMixin
@@ -41,7 +42,7 @@ def _yield(loop):
         affine.AffineYieldOp([])
 
 
-class FunctionCompiler(AlloStatementsMixin, ViewsMixin, ArrayOpsMixin, ExpressionsMixin, CoercionMixin, ast.NodeVisitor):
+class FunctionCompiler(AlloStatementsMixin, ViewsMixin, ArrayOpsMixin, BitsMixin, ExpressionsMixin, CoercionMixin, ast.NodeVisitor):
     """Turns one Python function into one func.func inside ``module_builder``'s module."""
 
     def __init__(self, module_builder, fn: Callable, sym_name: str):
@@ -509,6 +510,8 @@ class FunctionCompiler(AlloStatementsMixin, ViewsMixin, ArrayOpsMixin, Expressio
         return r
 
     def store_subscript(self, target: ast.Subscript, val, node):
+        if self.store_bits(target, val, node):  # x[lo:hi] = v on an integer scalar or array element
+            return
         r = self.index_or_view(target, self.eval(target.value))
         if isinstance(r, View):
             self.write_view(r, val)
