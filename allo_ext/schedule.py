@@ -324,7 +324,7 @@ class Schedule:
         _, op = self._hint_loop(kernel, axis)
         loop = _loop_name(op)
         self._mark_unrealised(kernel, f"reuse_at({name}, {loop})")
-        self._record("reuse_at", f"{kernel}:{name}", loop)
+        self._record("reuse_at", target if isinstance(target, BufferHandle) else BufferHandle(kernel, name), loop)
         return ReuseHandle(kernel, f"{name}.reuse.{loop}")
 
     def buffer_at(self, target, axis) -> ReuseHandle:
@@ -333,7 +333,7 @@ class Schedule:
         _, op = self._hint_loop(kernel, axis)
         loop = _loop_name(op)
         self._mark_unrealised(kernel, f"buffer_at({name}, {loop})")
-        self._record("buffer_at", f"{kernel}:{name}", loop)
+        self._record("buffer_at", target if isinstance(target, BufferHandle) else BufferHandle(kernel, name), loop)
         return ReuseHandle(kernel, f"{name}.buffer.{loop}")
 
     def compute_at(self, from_loop, target_loop):
@@ -468,8 +468,8 @@ class Schedule:
             mapping[sym] = self.mb.functions[key]
 
         def remap(a):
-            if isinstance(a, ReuseHandle):
-                return ReuseHandle(mapping[a.kernel], a.name)
+            if isinstance(a, BufferHandle):  # ReuseHandle included
+                return type(a)(mapping[a.kernel], a.name)
             if isinstance(a, LoopHandle):
                 return LoopHandle(mapping[a.kernel], a.name)
             if isinstance(a, str) and ":" in a:
@@ -510,7 +510,14 @@ def _op_name(op) -> str:
 
 
 def _relative(op) -> str:
+    """A loop's name within its band, as Allo names it: "j" for band "C" loop "C.j", and "i.outer"
+    for a split range loop "i" (whose band is "i" itself)."""
     full, band = _loop_name(op), _op_name(op)
+    base = full
+    while base.endswith((".outer", ".inner")):
+        base = base.rsplit(".", 1)[0]
+    if base == band:
+        return full
     return full[len(band) + 1:] if full.startswith(band + ".") else full
 
 
@@ -533,18 +540,28 @@ def _bands(kernel: str, func_op) -> dict:
         op.walk(cb, walk_order=ir.WalkOrder.PRE_ORDER)
         return out
 
-    for k, op in enumerate(top):
+    user = [op for op in top if "allo.generated" not in op.attributes]  # Allo counts the user's loops only
+    for op in top:
         loops = {}
         for o in inner(op):
             loops.setdefault(_relative(o), LoopHandle(kernel, _loop_name(o)))
         band = _op_name(op)
-        axes = [_relative(o) for o in inner(op) if _op_name(o) == band]
+        axes = []
+        for o in inner(op):
+            if _op_name(o) != band:
+                continue
+            full = _loop_name(o)
+            while full.endswith((".outer", ".inner")):  # a split loop keeps its variable's name
+                full = full.rsplit(".", 1)[0]
+            axes.append(full[len(band) + 1:] if full.startswith(band + ".") else full)
         if band in bands:
             bands[band].loops.update({n: h for n, h in loops.items() if n not in bands[band].loops})
         else:
             bands[band] = LoopBand(band, loops)
-        alias = "S_" + "_".join(a.split(".")[0] for a in dict.fromkeys(axes)) + f"_{k}"
-        bands.setdefault(alias, LoopBand(alias, loops))
+        if any(op == u for u in user):
+            k = next(i for i, u in enumerate(user) if u == op)
+            alias = "S_" + "_".join(a.split(".")[0] for a in dict.fromkeys(axes)) + f"_{k}"
+            bands.setdefault(alias, LoopBand(alias, loops))
     for o in _for_ops(func_op):
         band = _op_name(o)
         if band not in bands:

@@ -467,6 +467,7 @@ class FunctionCompiler(AlloStatementsMixin, ViewsMixin, ArrayOpsMixin, BitsMixin
                 loop = affine.AffineForOp(0, d, 1)
                 loop.attributes["loop_name"] = ir.StringAttr.get(self.unique_loop_name(f"{band}.d{k}"))
                 loop.attributes["op_name"] = ir.StringAttr.get(band)
+                loop.attributes["allo.generated"] = ir.UnitAttr.get()  # not a loop the user wrote
                 ivs.append(Idx.leaf(loop.induction_variable))
                 loops.append(loop)
                 stack.enter_context(ir.InsertionPoint(loop.body))
