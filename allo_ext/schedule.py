@@ -241,6 +241,10 @@ class Schedule:
         def cb(op):
             if op.name == "memref.alloc" and "name" in op.attributes:
                 out[ir.StringAttr(op.attributes["name"]).value] = tuple(ir.MemRefType(op.results[0].type).shape)
+            elif op.name == "func.call" and "allo.result_names" in op.attributes:  # temp = k(...)
+                for n, r in zip(ir.ArrayAttr(op.attributes["allo.result_names"]), op.results):
+                    if ir.StringAttr(n).value:
+                        out[ir.StringAttr(n).value] = tuple(ir.MemRefType(r.type).shape)
             return ir.WalkResult.ADVANCE
 
         f.walk(cb)
