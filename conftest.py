@@ -13,3 +13,10 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_addoption(parser):
+    # Cross-backend tests (hwtests/) take their backends from here; see hwtests/crossbackend.py.
+    parser.addoption("--backends", default="llvm,csim,rtl",
+                     help="comma-separated backends for the cross-backend tests: llvm, csim, rtl (open tools) and "
+                          "sw_emu, hw_emu, hw (Vitis/XRT; skipped with the reason where absent)")

@@ -102,6 +102,12 @@ def _build_rtl(model, example, schedule):
     if "rtl" not in TARGETS:
         raise BackendUnavailable(f"the rtl target is not part of this allo_ext yet "
                                  f"(allo_ext.backends.TARGETS = {', '.join(TARGETS)})")
+    import inspect
+
+    if "precision" not in inspect.signature(from_pytorch).parameters:
+        # RTL is integer/fixed-point hardware: a float32 model cannot go there as it is.
+        raise BackendUnavailable("the rtl target builds fixed-point hardware only, and this allo_ext's "
+                                 "from_pytorch has no precision= yet to quantise the model (issue 8, part 3)")
     kernel = from_pytorch(model, example, target="rtl", mode="sim", schedule=schedule)
     return kernel if hasattr(kernel, "in_shape") else _per_item(kernel, tuple(example.shape[1:]))
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..lang.errors import AlloError
 
-TARGETS = ("llvm", "vhls", "vitis_hls")
+TARGETS = ("llvm", "vhls", "vitis_hls", "rtl")
 
 
 def build(schedule, target: str = "llvm", **options):
@@ -19,4 +19,8 @@ def build(schedule, target: str = "llvm", **options):
         from .hls import build_vitis_hls
 
         return build_vitis_hls(schedule, **options)
+    if target == "rtl":
+        from .rtl import build_rtl
+
+        return build_rtl(schedule, **options)
     raise AlloError(f"unknown target {target!r}; available targets: {', '.join(TARGETS)}")

@@ -13,11 +13,11 @@ import functools
 
 import numpy as np
 
-from ...lang import grid, int8, int32
+from ...lang import bool_, grid, int8, int32
 from ..registry import kernel, schedule_of
 from .shape import KernelArgumentError, check_shape, schedule_latency
 
-__all__ = ["bitlinear", "bitlinear_int", "bitlinear_weights"]
+__all__ = ["bitlinear", "bitlinear_core", "bitlinear_int", "bitlinear_sign_bits", "bitlinear_weights", "linear_int8"]
 
 # int8 range of the quantised activations, and the floor of max|x| so an all-zero row gives a finite gamma.
 QMAX = 127.0
@@ -127,3 +127,66 @@ def _schedule_bitlinear(s, fn, profile):
         return schedule_latency(s, fn)
     # The integer part is its own function and gets bitlinear_int's schedule from apply_schedules.
     s.pipeline(f"{fn}:scale.n")
+
+
+# ---------------------------------------------------------------------- the hardware core
+def bitlinear_sign_bits(S: np.ndarray) -> np.ndarray:
+    """The +-1 matrix of ``bitlinear_weights`` as one bit per weight (True for +1): the storage of
+    ``bitlinear_core``."""
+    S = np.asarray(S)
+    if not np.isin(S, (-1, 1)).all():
+        raise KernelArgumentError("bitlinear_sign_bits: S must hold only -1 and +1")
+    return S > 0
+
+
+@kernel()
+def bitlinear_core(M, K, N):
+    """The integer inner product of ``bitlinear_int`` for hardware: weights stored as one bit each
+    (``bitlinear_sign_bits``), int8 activations already quantised, and each term added or subtracted,
+    so the datapath has adders and no multiplier (Yosys maps it to LUTs and carry chains, no DSP).
+    ``acc[m, n] = sum_k (Xq[m, k] if P[n, k] else -Xq[m, k])`` equals ``Xq @ S.T`` in int32."""
+    _check("bitlinear_core", M, K, N)
+
+    def bitlinear_core(Xq: int8[M, K], P: bool_[N, K]) -> int32[M, N]:
+        Acc: int32[M, N]
+        for m, n in grid(M, N, name="dot"):
+            acc: int32 = 0
+            for k in range(K, name="red"):
+                x: int32 = int32(Xq[m, k])
+                acc += x if P[n, k] else -x
+            Acc[m, n] = acc
+        return Acc
+
+    return bitlinear_core
+
+
+@schedule_of(bitlinear_core)
+def _schedule_bitlinear_core(s, fn, profile):
+    if profile == "latency":
+        return schedule_latency(s, fn)
+    s.pipeline(f"{fn}:red.k")
+
+
+@kernel()
+def linear_int8(M, K, N):
+    """int8 activations times int8 weights into int32 accumulators: the multiplier-based baseline of
+    ``bitlinear_core`` with the same shapes and the same output."""
+    check_shape("linear_int8", (M, K, N), "(M, K, N)")
+
+    def linear_int8(X: int8[M, K], W: int8[N, K]) -> int32[M, N]:
+        Z: int32[M, N]
+        for m, n in grid(M, N, name="dot"):
+            acc: int32 = 0
+            for k in range(K, name="red"):
+                acc += int32(X[m, k]) * int32(W[n, k])
+            Z[m, n] = acc
+        return Z
+
+    return linear_int8
+
+
+@schedule_of(linear_int8)
+def _schedule_linear_int8(s, fn, profile):
+    if profile == "latency":
+        return schedule_latency(s, fn)
+    s.pipeline(f"{fn}:red.k")

@@ -1,0 +1,88 @@
+"""Yosys ``synth_xilinx``: LUT/FF/DSP/BRAM counts of the generated SystemVerilog (cached by content).
+
+The design's memories are ports of the top module (the testbench models them), so BRAM counts only
+on-chip buffers the handshake flow made itself; there is no timing figure (no place and route).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+from ...lang.errors import AlloError
+from .simulate import _sha, _version, cache_root, find_tool
+
+
+class SynthesisError(AlloError):
+    """Yosys failed on the generated SystemVerilog."""
+
+
+def script(top: str, sv_name: str = "design.sv") -> str:
+    return (f"read_verilog -sv {sv_name}\n"
+            f"synth_xilinx -top {top} -flatten -noiopad\n"
+            f"tee -o stat.txt stat\n")
+
+
+class Resources(dict):
+    """``{"lut", "ff", "dsp", "bram", "lutram", "carry"}`` plus ``.cells`` (every cell type's count) and ``.log``."""
+
+    cells: dict
+    log: str
+
+
+def parse_stat(text: str) -> Resources:
+    cells = {}
+    # the last "=== top ===" block is the flattened design
+    block = text[text.rfind("Number of cells"):]
+    for m in re.finditer(r"^\s+([A-Z][A-Z0-9_]*)\s+(\d+)\s*$", block, re.M):
+        cells[m.group(1)] = int(m.group(2))
+    if not cells and "Number of cells" not in text:
+        raise SynthesisError("rtl: Yosys printed no cell statistics")
+    lut = sum(v for k, v in cells.items() if re.fullmatch(r"LUT[1-6]", k))
+    ff = sum(v for k, v in cells.items() if re.fullmatch(r"FD[A-Z]*", k))
+    dsp = sum(v for k, v in cells.items() if k.startswith("DSP48"))
+    bram = cells.get("RAMB36E1", 0) + 0.5 * cells.get("RAMB18E1", 0)
+    lutram = sum(v for k, v in cells.items() if re.fullmatch(r"RAM\d+[A-Z0-9]*", k))
+    r = Resources(lut=lut, ff=ff, dsp=dsp, bram=bram, lutram=lutram, carry=cells.get("CARRY4", 0))
+    r.cells = cells
+    return r
+
+
+def synthesize(sv: str, top: str, cache_dir=None, timeout: float = 1800) -> Resources:
+    if not sv.strip():
+        raise SynthesisError("rtl: the SystemVerilog is empty; refusing to report resources of nothing")
+    yosys = find_tool("yosys")
+    key = _sha(json.dumps([sv, top, script(top), _version(yosys)]).encode())[:32]
+    root = Path(cache_dir) if cache_dir else cache_root()
+    entry = root / f"synth-{key}.json"
+    try:
+        cached = json.loads(entry.read_text())
+        if cached.get("design") == _sha(sv.encode()):
+            r = Resources(cached["resources"])
+            r.cells, r.log = cached["cells"], cached.get("log", "")
+            return r
+    except (OSError, ValueError, KeyError):
+        pass
+    with tempfile.TemporaryDirectory(prefix="allo-yosys-") as d:
+        Path(d, "design.sv").write_text(sv)
+        Path(d, "synth.ys").write_text(script(top))
+        try:
+            p = subprocess.run([yosys, "-q", "-s", "synth.ys"], cwd=d, capture_output=True, text=True,
+                               check=False, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            raise SynthesisError(f"rtl: Yosys ran longer than {timeout} s on '{top}'") from e
+        stat = Path(d, "stat.txt")
+        if p.returncode != 0 or not stat.is_file():
+            tail = "\n".join((p.stdout + p.stderr).strip().splitlines()[-12:])
+            raise SynthesisError(f"rtl: Yosys failed on '{top}' (exit {p.returncode}):\n{tail}")
+        r = parse_stat(stat.read_text())
+        r.log = p.stdout[-20000:]
+    root.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".synth-", dir=root)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"design": _sha(sv.encode()), "resources": dict(r), "cells": r.cells, "log": r.log}, f)
+    os.replace(tmp, entry)
+    return r
