@@ -76,6 +76,7 @@ class Emitter:
         self.helpers: dict = {}       # compile-time helper functions: name -> source
         self.notes: list[str] = []
         self.imports: set = set()     # extra import lines
+        self._params: set = set()     # type parameter names of the kernel being written
 
     # ------------------------------------------------------------------ values as Allo source
     def value_src(self, v) -> str:
@@ -173,6 +174,7 @@ class Emitter:
         # argument and result annotations: written as strings over the type parameters; where an
         # annotation names something only the factory knew, the instance's concrete type is used
         ns = dict(fn.__globals__, **{n: v for n, v in params})
+        self._params = {n for n, _ in params}
         names, arg_types, res_types = kernel_signature(fn)
         for a, t in zip(fdef.args.args, arg_types):
             a.annotation = ast.Constant(self._annotation(a.annotation, t, ns))
@@ -199,10 +201,13 @@ class Emitter:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             src = node.value
         try:
-            if eval(src, dict(ns)) == t:  # noqa: S307
-                for n in _loaded(ast.parse(src, mode="eval")):
-                    v = ns.get(n)
-                    if isinstance(v, DType) and n in _TYPE_NAMES:
+            names = _loaded(ast.parse(src, mode="eval"))
+            # a type named other than Allo names it (our bool_) is written out concretely instead
+            foreign = [n for n in names if isinstance(ns.get(n), DType) and n not in _TYPE_NAMES
+                       and n not in self._params]
+            if not foreign and eval(src, dict(ns)) == t:  # noqa: S307
+                for n in names:
+                    if isinstance(ns.get(n), DType) and n in _TYPE_NAMES:
                         self.types.add(n)
                 return src
         except Exception:  # noqa: BLE001
