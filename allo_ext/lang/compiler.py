@@ -219,7 +219,8 @@ class FunctionCompiler(AlloStatementsMixin, ViewsMixin, ArrayOpsMixin, BitsMixin
             if isinstance(val, (Buffer, Idx, tuple, View)):
                 if isinstance(val, Buffer) and target.id not in self.buffer_names:
                     self.buffer_names.add(target.id)
-                    self.name_call_result(val, target.id)
+                    if implicit.enabled():  # Allo addresses a call's result by the name it is bound to
+                        self.name_call_result(val, target.id)
                 self.bind(target.id, val)
             elif isinstance(val, TV):
                 var = self.new_scalar(val.dtype, target.id)
