@@ -3,7 +3,7 @@ PY      ?= python3.11
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-APT_PKGS := g++ verilator iverilog yosys
+APT_PKGS := g++ verilator iverilog yosys postgresql
 
 .PHONY: all install apt demo test test-thorough bench clean
 
@@ -11,6 +11,7 @@ all: install
 
 apt:
 	@missing=""; for t in g++ verilator iverilog yosys; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing system packages:$$missing"; \

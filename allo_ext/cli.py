@@ -538,6 +538,12 @@ def bench(
         raise typer.Exit(1)
 
 
+# hpo, prune, quantize, explain: allo_ext.compress behind thin commands.
+from . import cli_compress  # noqa: E402
+
+cli_compress.register(app, _user_errors)
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m allo_ext.cli`
     app()
 

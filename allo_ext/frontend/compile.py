@@ -4,8 +4,8 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import sys
 import re
+import sys
 import time
 import warnings
 
@@ -15,10 +15,12 @@ import torch
 from ..kernels import apply_schedules
 from ..lang.errors import CallError
 from ..schedule import Schedule
-from . import lowerings  # noqa: F401  (registers the lowerings)
+from . import lowerings, lowerings_indexing, lowerings_pointwise  # noqa: F401  (register the lowerings)
+from .batch_check import check_batch_independence
 from .custom_ops import prepare_for_export
+from .decompose import decompose_missing
 from .errors import ModelExportError
-from .importer import GraphImporter
+from .importer import IGNORED, GraphImporter, find_lowering
 
 # Per-call batch the CPU module is compiled for; bigger batches are cut into chunks of this size
 # and the last chunk is padded, so any batch size works with one compiled module.
@@ -66,11 +68,20 @@ def _export_failure(e: Exception) -> ModelExportError:
     return ModelExportError(f"torch.export cannot trace the model{where}: {first[:300]}")
 
 
-def export(model: torch.nn.Module, example: torch.Tensor, _stacklevel: int = 1) -> torch.export.ExportedProgram:
+def _as_tuple(example) -> tuple:
+    return tuple(example) if isinstance(example, (tuple, list)) else (example,)
+
+
+def export(model: torch.nn.Module, example, _stacklevel: int = 1,
+           check_batch: bool = True) -> torch.export.ExportedProgram:
     """``torch.export`` in eval mode (a model in training mode is copied and switched, with a warning);
-    the user's model object is never modified."""
+    the user's model object is never modified. ``example`` is a tensor or a tuple of tensors (one per
+    model input). The model is refused if an op mixes the jets of the batch (``check_batch``); ops
+    without a lowering are decomposed with torch's own decomposition of that op, in-place ops are
+    functionalised and autocast regions inlined."""
     _warn_if_training(model, _stacklevel + 1)
-    check_exportable(model, example)
+    examples = _as_tuple(example)
+    check_exportable(model, torch.as_tensor(examples[0]))
     m = prepare_for_export(model).eval()
     # On failure torch prints and logs the partial graph (twice) before raising; the error below says
     # what matters. On success whatever it wrote is passed on.
@@ -78,16 +89,20 @@ def export(model: torch.nn.Module, example: torch.Tensor, _stacklevel: int = 1) 
     captured = io.StringIO()
     try:
         with torch.no_grad(), contextlib.redirect_stderr(captured):
-            ep = torch.export.export(m, (example,))
+            ep = torch.export.export(m, examples)
     except (RuntimeError, torch._dynamo.exc.TorchDynamoException) as e:
         raise _export_failure(e) from e
     finally:
         logging.disable(logging.NOTSET)
     sys.stderr.write(captured.getvalue())
+    if check_batch:
+        check_batch_independence(m, examples)
+    ep, roots = decompose_missing(ep, lambda t: find_lowering(t) is not None, IGNORED)
+    ep.allo_decomposed_from = roots  # read by GraphImporter's errors
     return ep
 
 
-def trace(model: torch.nn.Module, example: torch.Tensor, top_name: str = "forward", target: str = "llvm",
+def trace(model: torch.nn.Module, example, top_name: str = "forward", target: str = "llvm",
           _stacklevel: int = 1) -> Schedule:
     """The model as an unscheduled Schedule: a top function calling library kernels."""
     ep = export(model, example, _stacklevel=_stacklevel + 1)
@@ -96,36 +111,62 @@ def trace(model: torch.nn.Module, example: torch.Tensor, top_name: str = "forwar
 
 
 class CompiledModel:
-    """A compiled model that takes any batch size: (B, ...) numpy or torch in, numpy out."""
+    """A compiled model that takes any batch size: (B, ...) numpy or torch inputs in, numpy out
+    (one array, or a tuple for a model with several outputs)."""
 
-    def __init__(self, schedule: Schedule, module, chunk: int, in_shape: tuple, target: str, timings: dict):
+    def __init__(self, schedule: Schedule, module, chunk: int, in_shapes, target: str, timings: dict,
+                 in_dtypes=None, out_dtypes=None):
         self.schedule = schedule
         self.module = module
         self.chunk = chunk
-        self.in_shape = in_shape  # per-item shape
+        self.in_shapes = [tuple(s) for s in in_shapes]  # per-item shapes
+        self.in_shape = self.in_shapes[0]
         self.target = target
         self.timings = timings
+        self.in_dtypes = in_dtypes or [torch.float32] * len(self.in_shapes)
+        self.out_dtypes = out_dtypes
 
-    def __call__(self, x):
+    def _input(self, k: int, x) -> np.ndarray:
         if isinstance(x, torch.Tensor):
             x = x.detach().cpu().numpy()
         x = np.asarray(x)
-        if x.dtype != np.float32:
-            raise CallError(f"expected float32 input of shape (B, {', '.join(map(str, self.in_shape))}), "
+        shape = self.in_shapes[k]
+        want = self.in_dtypes[k]
+        what = f"input {k} " if len(self.in_shapes) > 1 else ""
+        if want == torch.float32 and x.dtype != np.float32:
+            raise CallError(f"expected float32 {what}of shape (B, {', '.join(map(str, shape))}), "
                             f"got dtype {x.dtype}; convert with x.astype(np.float32)")
-        if x.shape[1:] != self.in_shape:
-            raise CallError(f"expected input of shape (B, {', '.join(map(str, self.in_shape))}), got {x.shape}")
-        n = x.shape[0]
-        outs = []
+        if x.shape[1:] != shape:
+            raise CallError(f"expected {what}of shape (B, {', '.join(map(str, shape))}), got {x.shape}")
+        return x.astype(np.float32)  # bools become 0/1, integers exact floats: the model computes in float32
+
+    def __call__(self, *xs):
+        if len(xs) != len(self.in_shapes):
+            raise CallError(f"the model takes {len(self.in_shapes)} input(s), got {len(xs)}")
+        xs = [self._input(k, x) for k, x in enumerate(xs)]
+        n = xs[0].shape[0]
+        if any(x.shape[0] != n for x in xs):
+            raise CallError(f"all inputs must have the same batch size, got {[x.shape[0] for x in xs]}")
+        res_types = self.module.res_types
+        outs = [[] for _ in res_types]
         for start in range(0, n, self.chunk):
-            part = x[start:start + self.chunk]
-            if part.shape[0] < self.chunk:
-                pad = np.zeros((self.chunk - part.shape[0],) + self.in_shape, dtype=np.float32)
-                part = np.concatenate([part, pad])
-            outs.append(self.module(np.ascontiguousarray(part))[: min(self.chunk, n - start)])
-        if not outs:
-            return np.zeros((0,) + tuple(self.module.res_types[0].shape[1:]), dtype=np.float32)
-        return np.concatenate(outs)
+            parts = []
+            for x, shape in zip(xs, self.in_shapes):
+                part = x[start:start + self.chunk]
+                if part.shape[0] < self.chunk:
+                    pad = np.zeros((self.chunk - part.shape[0],) + shape, dtype=np.float32)
+                    part = np.concatenate([part, pad])
+                parts.append(np.ascontiguousarray(part))
+            res = self.module(*parts)
+            res = res if isinstance(res, (tuple, list)) else (res,)
+            for o, r in zip(outs, res):
+                o.append(r[: min(self.chunk, n - start)])
+        arrays = [np.concatenate(o) if o else np.zeros((0,) + tuple(t.shape[1:]), dtype=np.float32)
+                  for o, t in zip(outs, res_types)]
+        if self.out_dtypes:
+            arrays = [a if dt == torch.float32 else a.astype(torch.empty(0, dtype=dt).numpy().dtype)
+                      for a, dt in zip(arrays, self.out_dtypes)]
+        return arrays[0] if len(arrays) == 1 else tuple(arrays)
 
     def __getattr__(self, name):
         return getattr(self.module, name)
@@ -135,32 +176,38 @@ def from_pytorch(model: torch.nn.Module, example_inputs, target: str = "llvm", s
                  batch_size: int | None = None, **build_options):
     """Compile ``model`` for ``target``.
 
-    ``example_inputs`` is a tensor (or a 1-tuple) of shape (B, ...); only its per-item shape and
-    dtype matter. ``batch_size`` is the batch the module is compiled for (default 256 on the CPU,
+    ``example_inputs`` is a tensor of shape (B, ...), or a tuple of them for a model with several
+    inputs (e.g. features, four-vectors and a mask); only their per-item shapes and dtypes matter. ``batch_size`` is the batch the module is compiled for (default 256 on the CPU,
     1 elsewhere: hardware takes one jet per call and the C simulation loops over the batch).
     ``schedule`` is the profile each library kernel's schedule is applied with ("default" or
     "latency").
     """
-    if isinstance(example_inputs, (tuple, list)):
-        if len(example_inputs) != 1:
-            raise NotImplementedError("models with more than one input are not supported yet")
-        example_inputs = example_inputs[0]
-    example = torch.as_tensor(example_inputs)
+    examples = [torch.as_tensor(e) for e in _as_tuple(example_inputs)]
     if batch_size is not None and (not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1):
         raise CallError(f"from_pytorch: batch_size must be a positive integer (jets per compiled call) or None for "
                         f"the target's default, got {batch_size!r}")
     chunk = batch_size or DEFAULT_CHUNK.get(target, 1)
-    item_shape = tuple(example.shape[1:])
-    reps = (chunk + example.shape[0] - 1) // max(example.shape[0], 1)
-    x = example.repeat((reps,) + (1,) * len(item_shape))[:chunk].contiguous() if example.shape[0] else \
-        torch.zeros((chunk,) + item_shape, dtype=example.dtype)
+    xs = tuple(_batch_of(e, chunk) for e in examples)
     t0 = time.perf_counter()
-    s = trace(model, x, target=target, _stacklevel=2)
+    ep = export(model, xs, _stacklevel=2)
+    importer = GraphImporter(ep, "forward", target)
+    mb, top = importer.run()
+    s = Schedule(mb, top)
     t1 = time.perf_counter()
     apply_schedules(s, schedule)
     module = s.build(target=target, **build_options)
     t2 = time.perf_counter()
     timings = {"export_and_import_s": t1 - t0, "schedule_and_build_s": t2 - t1}
     if target == "llvm":
-        return CompiledModel(s, module, chunk, item_shape, target, timings)
+        return CompiledModel(s, module, chunk, [tuple(e.shape[1:]) for e in examples], target, timings,
+                             importer.in_dtypes, importer.out_dtypes)
     return module
+
+
+def _batch_of(example: torch.Tensor, chunk: int) -> torch.Tensor:
+    """``example`` repeated (or cut) to ``chunk`` items: the batch the module is compiled for."""
+    item_shape = tuple(example.shape[1:])
+    if not example.shape[0]:
+        return torch.zeros((chunk,) + item_shape, dtype=example.dtype)
+    reps = (chunk + example.shape[0] - 1) // example.shape[0]
+    return example.repeat((reps,) + (1,) * len(item_shape))[:chunk].contiguous()

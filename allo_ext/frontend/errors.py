@@ -3,23 +3,32 @@ from ..lang.errors import AlloError
 
 
 class UnsupportedOpError(AlloError, NotImplementedError):
-    """A torch op with no registered lowering. The message names the op, the model's source line
-    and how to register a lowering for it."""
+    """A torch op with no registered lowering (or one whose lowering refuses these arguments). The
+    message names the op, the model's source line and what to do about it."""
 
-    def __init__(self, target: str, node=None, detail: str = ""):
-        where = _user_frame(node)
-        msg = (f"no lowering for torch op '{target}'"
-               + (f" ({detail})" if detail else "")
-               + (f"\n  at {where}" if where else "")
-               + "\n  register one with:\n"
-               f"    @allo_ext.frontend.register_lowering(\"{target}\")\n"
-               "    def lower(ctx, node, *args, **kwargs):\n"
-               "        return ctx.call(my_kernel(float32, ...), *args)")
+    def __init__(self, target: str, node=None, detail: str = "", has_lowering: bool = False):
+        where = user_frame(node)
+        if has_lowering:
+            msg = (f"the lowering of torch op '{target}' does not support these arguments"
+                   + (f": {detail}" if detail else "")
+                   + (f"\n  at {where}" if where else ""))
+        else:
+            msg = (f"no lowering for torch op '{target}'"
+                   + (f" ({detail})" if detail else "")
+                   + (f"\n  at {where}" if where else "")
+                   + "\n  register one with:\n"
+                   f"    @allo_ext.frontend.register_lowering(\"{target}\")\n"
+                   "    def lower(ctx, node, *args, **kwargs):\n"
+                   "        return ctx.call(my_kernel(float32, ...), *args)")
         super().__init__(msg)
         self.target = target
 
 
-def _user_frame(node) -> str:
+class BatchMixingError(AlloError, ValueError):
+    """The model's result for one jet depends on other jets of the batch (an op reduces over the batch)."""
+
+
+def user_frame(node) -> str:
     """The innermost line of the user's model from the node's stack trace (torch's own frames skipped)."""
     if node is None:
         return ""
@@ -32,6 +41,9 @@ def _user_frame(node) -> str:
         return ""
     loc, code = user[-1]
     return f"{loc}: {code}" if code else loc
+
+
+_user_frame = user_frame
 
 
 class ModelExportError(AlloError, ValueError):

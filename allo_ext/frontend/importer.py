@@ -19,7 +19,7 @@ from torch_mlir.dialects import arith, func
 
 from ..lang.errors import AlloError
 from ..lang.module import ModuleBuilder
-from ..lang.types import DType, float32, from_numpy
+from ..lang.types import DType, float32
 from ..lang.values import Buffer
 from .errors import UnsupportedOpError
 
@@ -60,6 +60,41 @@ def find_lowering(target) -> Callable | None:
     return LOWERINGS.get(packet)
 
 
+# expand/repeat of a parameter to the batch (a class token) stay kernels: folded, they would be
+# batch-sized constants.
+NOT_FOLDED = {"aten.expand.default", "aten.repeat.default"}
+
+
+def _has_buffer(x) -> bool:
+    if isinstance(x, Buffer):
+        return True
+    if isinstance(x, (list, tuple)):
+        return any(_has_buffer(a) for a in x)
+    if isinstance(x, dict):
+        return any(_has_buffer(a) for a in x.values())
+    return False
+
+
+def _fold(target, args, kwargs):
+    """An op on constants only, evaluated by torch itself at compile time (exactly what eager computes)."""
+    def to_torch(a):
+        if isinstance(a, np.ndarray) or isinstance(a, np.generic):
+            return torch.from_numpy(np.array(a))
+        if isinstance(a, (list, tuple)):
+            return type(a)(to_torch(x) for x in a)
+        return a
+
+    def to_numpy(r):
+        if isinstance(r, torch.Tensor):
+            return r.detach().numpy()
+        if isinstance(r, (list, tuple)):
+            return type(r)(to_numpy(x) for x in r)
+        return r
+
+    with torch.no_grad():
+        return to_numpy(target(*to_torch(list(args)), **{k: to_torch(v) for k, v in kwargs.items()}))
+
+
 class LoweringContext:
     """What a lowering may use: kernel calls, constants, shapes of the node being lowered."""
 
@@ -71,10 +106,12 @@ class LoweringContext:
         self.kernels_used: list[str] = []
 
     def buffer(self, x, name: str = "w") -> Buffer:
+        """A Buffer as is; a constant as a float32 global (bools as 0/1 and integers exactly, as every
+        tensor is computed in float32: integers up to 2**24 are exact)."""
         if isinstance(x, Buffer):
             return x
         arr = np.asarray(x)
-        if arr.dtype == np.float64:
+        if arr.dtype != np.float32 and arr.dtype.kind in "fbiu":
             arr = arr.astype(np.float32)
         return self.mb.constant_buffer(arr, node_name=name)
 
@@ -95,7 +132,9 @@ class LoweringContext:
                 v = float(a) if t.is_float else int(a)
                 operands.append(arith.constant(t.mlir(), v))
                 continue
-            b = self.buffer(a, name=n)
+            if not isinstance(a, Buffer) and t.dtype.is_float:
+                a = np.asarray(a, dtype=t.dtype.numpy)
+            b = a if isinstance(a, Buffer) else self.mb.constant_buffer(np.asarray(a), node_name=n)
             if b.type != t:
                 raise AlloError(f"lowering of {self.where()}: argument '{n}' of kernel '{kernel_fn.__name__}' "
                                 f"expects {t}, got {b.type}")
@@ -150,17 +189,15 @@ class GraphImporter:
         consts = self._constants()
         fold_batchnorm_into_linear(graph, consts)
         user_inputs = [n for n in graph.nodes if n.op == "placeholder" and n.name not in consts]
-        in_types = []
-        for n in user_inputs:
-            val = n.meta["val"]
-            in_types.append(from_numpy(torch.empty(0, dtype=val.dtype).numpy().dtype)[tuple(int(d) for d in val.shape)])
+        # Every tensor is computed in float32 (bools as 0/1, integers exactly up to 2**24), inputs and
+        # outputs too; CompiledModel converts at the boundary.
+        in_types = [float32[tuple(int(d) for d in n.meta["val"].shape)] for n in user_inputs]
+        self.in_dtypes = [n.meta["val"].dtype for n in user_inputs]
         out_node = next(n for n in graph.nodes if n.op == "output")
         outs = out_node.args[0]
         outs = list(outs) if isinstance(outs, (tuple, list)) else [outs]
-        res_types = []
-        for o in outs:
-            val = o.meta["val"]
-            res_types.append(from_numpy(torch.empty(0, dtype=val.dtype).numpy().dtype)[tuple(int(d) for d in val.shape)])
+        res_types = [float32[tuple(int(d) for d in o.meta["val"].shape)] for o in outs]
+        self.out_dtypes = [o.meta["val"].dtype for o in outs]
         with self.mb.context, ir.Location.unknown():
             ftype = ir.FunctionType.get([t.mlir() for t in in_types], [t.mlir() for t in res_types])
             with ir.InsertionPoint(self.mb.module.body):
@@ -194,7 +231,15 @@ class GraphImporter:
             return None
         lowering = find_lowering(node.target)
         if lowering is None:
-            raise UnsupportedOpError(name, node)
+            from .decompose import root_op
+
+            detail = "torch has no decomposition for it either" if isinstance(node.target, torch._ops.OpOverload) \
+                else ""
+            root = root_op(node, getattr(self.ep, "allo_decomposed_from", {}))
+            if root is not None and root != name:
+                raise UnsupportedOpError(root, node, f"torch's decomposition of it needs '{name}', which has no "
+                                                     "lowering or decomposition")
+            raise UnsupportedOpError(name, node, detail)
 
         def conv(a):
             if isinstance(a, torch.fx.Node):
@@ -207,6 +252,9 @@ class GraphImporter:
 
         args = [conv(a) for a in node.args]
         kwargs = {k: conv(v) for k, v in node.kwargs.items()}
+        if isinstance(node.target, torch._ops.OpOverload) and not _has_buffer((args, kwargs)) \
+                and name not in NOT_FOLDED:
+            return _fold(node.target, args, kwargs)
         self.ctx.node = node
         with ir.Location.name(node.name):
             try:
@@ -214,4 +262,4 @@ class GraphImporter:
             except (UnsupportedOpError, AlloError):
                 raise
             except NotImplementedError as e:
-                raise UnsupportedOpError(name, node, str(e)) from e
+                raise UnsupportedOpError(name, node, str(e), has_lowering=True) from e

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 
 from ..kernels import nn as K
 from ..lang.values import Buffer
@@ -239,12 +240,12 @@ def _add(ctx, node, a, b, alpha=1):
     return _binary(K.add, ctx, node, a, b)
 
 
-@register_lowering("aten.sub.Tensor", "aten.sub.Scalar", "aten.rsub.Scalar")
+@register_lowering("aten.sub.Tensor", "aten.sub.Scalar", "aten.rsub.Scalar", "aten.rsub.Tensor")
 def _sub(ctx, node, a, b, alpha=1):
+    if "rsub" in str(node.target):  # rsub(x, c, alpha) = c - alpha * x: alpha scales x, not c
+        a, b = b, a
     if alpha != 1:
         b = _mul(ctx, node, b, alpha)
-    if "rsub" in str(node.target):
-        a, b = b, a
     return _binary(K.sub, ctx, node, a, b)
 
 
@@ -288,10 +289,13 @@ def _batch_norm(ctx, node, x, w, b, mean, var, *rest):
     b = np.zeros(c, np.float32) if b is None else b
     if len(shape) == 2:
         y = ctx.call(K.batchnorm1d_2d(ctx.dtype, shape[0], c, eps=eps), x, w, b, mean, var)
-    elif len(shape) == 3:
-        y = ctx.call(K.batchnorm1d_3d(ctx.dtype, shape[0], c, shape[2], eps=eps), x, w, b, mean, var)
+    elif len(shape) >= 3:  # BatchNorm2d/3d: the spatial dims merged into one
+        n = int(np.prod(shape[2:]))
+        x3 = reshape(ctx, x, shape[:2] + (n,))
+        y = ctx.call(K.batchnorm1d_3d(ctx.dtype, shape[0], c, n, eps=eps), x3, w, b, mean, var)
+        y = reshape(ctx, y, shape)
     else:
-        raise NotImplementedError(f"batch_norm on a rank-{len(shape)} tensor (only BatchNorm1d layouts)")
+        raise NotImplementedError(f"batch_norm on a rank-{len(shape)} tensor")
     return (y, None, None) if "legit" in str(node.target) else y
 
 
@@ -354,8 +358,8 @@ def _sum(ctx, node, x, dims=None, keepdim=False, *rest):
 # ---------------------------------------------------------------------------- attention
 @register_lowering("aten.scaled_dot_product_attention")
 def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
-    if attn_mask is not None or is_causal or dropout_p:
-        raise NotImplementedError("scaled_dot_product_attention with a mask, causal masking or dropout")
+    if is_causal or dropout_p or enable_gqa:
+        raise NotImplementedError("scaled_dot_product_attention with causal masking, dropout or grouped queries")
     sq, sk = _shape(q), _shape(k)
     lead, lq, d = sq[:-2], sq[-2], sq[-1]
     lk = sk[-2]
@@ -365,6 +369,14 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, sc
     s = ctx.call(K.bmm(ctx.dtype, nb, lq, d, lk, loop_order=ctx.loop_order), q3, kt)
     scale = 1.0 / math.sqrt(d) if scale is None else scale
     s = ctx.call(K.mul(ctx.dtype, (nb, lq, lk), ()), s, np.array(scale, dtype=np.float32))
+    if attn_mask is not None:  # a bool mask keeps True entries; a float mask is added to the scores
+        s4 = reshape(ctx, s, lead + (lq, lk))
+        if node.args[3].meta["val"].dtype == torch.bool:
+            s4 = ctx.call(K.where(ctx.dtype, _shape(attn_mask), _shape(s4), ()), attn_mask, s4,
+                          np.array(-np.inf, dtype=np.float32))
+        else:
+            s4 = _binary(K.add, ctx, node, s4, attn_mask)
+        s = reshape(ctx, s4, (nb, lq, lk))
     p = ctx.call(K.softmax(ctx.dtype, (nb, lq, lk)), s)
     o = ctx.call(K.bmm(ctx.dtype, nb, lq, lk, _shape(v)[-1], loop_order=ctx.loop_order), p, v3)
     return reshape(ctx, o, lead + (lq, _shape(v)[-1]))

@@ -49,10 +49,19 @@ tanh = _builtin("tanh", _np.tanh)
 erf = _builtin("erf", _np.vectorize(_m.erf))
 floor = _builtin("floor", _np.floor)
 ceil = _builtin("ceil", _np.ceil)
+atan = _builtin("atan", _np.arctan)
+
+
+def atan2(y, x):
+    """Two-argument arctangent (``math.atan2``), as torch.atan2."""
+    return _np.arctan2(y, x)
+
+
+atan2.__allo_builtin__ = "atan2"
 
 __all__ = [
     "AlloError", "CallError", "KernelSyntaxError", "KernelTypeError", "ScheduleError", "ToolNotFoundError",
     "ArrayType", "DType", "Fixed", "Float", "Index", "Int", "UFixed", "bool_", "float32", "float64", "index",
     "int1", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-    "grid", "exp", "log", "sqrt", "tanh", "erf", "floor", "ceil",
+    "grid", "exp", "log", "sqrt", "tanh", "erf", "floor", "ceil", "atan", "atan2",
 ]

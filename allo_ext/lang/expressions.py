@@ -23,7 +23,7 @@ from .values import TV, Buffer, Literal, LiteralSelect, ScalarVar
 
 _MATH_UNARY = {"exp": math.exp, "log": math.log, "sqrt": math.sqrt, "tanh": math.tanh, "erf": math.erf,
                "floor": math.floor, "ceil": math.ceil, "round": math.roundeven, "sin": math.sin, "cos": math.cos,
-               "tan": math.tan, "log2": math.log2, "log10": math.log10}
+               "tan": math.tan, "log2": math.log2, "log10": math.log10, "atan": math.atan}
 
 
 class ExpressionsMixin:
@@ -296,6 +296,13 @@ class ExpressionsMixin:
             if len(node.args) != 1:
                 raise self.err(node, f"{lang_name}() takes one argument")
             return self.unary_math(node, lang_name, self.eval(node.args[0]))
+        if lang_name == "atan2":
+            if len(node.args) != 2:
+                raise self.err(node, "atan2() takes two arguments (y, x)")
+            y, x = self.unify(node, self.eval(node.args[0]), self.eval(node.args[1]))
+            if not y.dtype.is_float:
+                raise self.err(node, f"atan2() needs float operands, got {y.dtype}", KernelTypeError)
+            return TV(math.atan2(y.value, x.value), y.dtype)
         if lang_name in ("max", "min"):
             return self.minmax(node, lang_name == "max", [self.eval(a) for a in node.args])
         if is_kernel(callee):
@@ -353,6 +360,7 @@ class ExpressionsMixin:
             f = {"exp": pymath.exp, "log": pymath.log, "sqrt": pymath.sqrt, "tanh": pymath.tanh, "sin": pymath.sin,
                  "cos": pymath.cos, "tan": pymath.tan, "log2": pymath.log2, "log10": pymath.log10,
                  "erf": pymath.erf, "abs": builtins.abs, "floor": pymath.floor, "ceil": pymath.ceil,
+                 "atan": pymath.atan,
                  "round": builtins.round}[name]
             return Literal(f(v.value))
         if isinstance(v, Idx):

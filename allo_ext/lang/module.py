@@ -19,7 +19,10 @@ def _kernel_key(fn: Callable, depth: int = 0):
     so a factory that captures a helper kernel or a constant array still deduplicates."""
     cells = tuple(_freeze(c.cell_contents, depth) for c in (fn.__closure__ or ()))
     bindings = _freeze(getattr(fn, "__allo_bindings__", None), depth)  # instances of one generic kernel
-    return (fn.__code__, cells, bindings)
+    # Annotations are evaluated when the def runs, so a shape used only in them (``X: T[shape]``) is
+    # not a closure cell: without them, slices of a (4, 4, n) and a (4, 3, n) array would share one function.
+    notes = tuple(sorted((k, repr(v)) for k, v in getattr(fn, "__annotations__", {}).items()))
+    return (fn.__code__, cells, bindings, notes)
 
 
 def _freeze(v, depth: int):

@@ -94,11 +94,12 @@ class SelfAttention(nn.Module):
         return self.split_heads(self.v(x))
 
     def forward(self, x: torch.Tensor, return_attention: bool = False):
-        b, l, c = x.shape
+        b, l, _ = x.shape
         q = self.split_heads(self.q(x))
         scores = torch.matmul(q, self.keys_t(x)) / math.sqrt(self.head_dim)
         attn = torch.softmax(scores, dim=-1)
-        y = torch.matmul(attn, self.values(x)).transpose(1, 2).reshape(b, l, c)
+        # Heads x head_dim rather than x's width C: they differ once pruning narrows the heads.
+        y = torch.matmul(attn, self.values(x)).transpose(1, 2).reshape(b, l, self.n_heads * self.head_dim)
         y = self.out(y)
         return (y, attn) if return_attention else y
 

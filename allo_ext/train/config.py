@@ -46,6 +46,8 @@ class TrainConfig:
     final_div_factor: float = 1e4
     plateau_factor: float = 0.8
     plateau_patience: int = 5
+    # Floor of the plateau schedule's learning rate (1e-4 for the paper's 1-bit QAT).
+    plateau_min_lr: float = 0.0
     cosine_eta_min: float = 0.0
     patience: int | None = None
     min_delta: float = 0.0
@@ -93,8 +95,8 @@ class TrainConfig:
                                  f"there (1e-3 is the default); give a learning rate <= {MAX_LR:g}")
         if not 0 < self.plateau_factor < 1:
             raise ValueError(f"TrainConfig.plateau_factor must be in (0, 1), got {self.plateau_factor}")
-        if self.weight_decay < 0 or self.min_delta < 0 or self.cosine_eta_min < 0:
-            raise ValueError("TrainConfig.weight_decay, min_delta and cosine_eta_min must be >= 0")
+        if self.weight_decay < 0 or self.min_delta < 0 or self.cosine_eta_min < 0 or self.plateau_min_lr < 0:
+            raise ValueError("TrainConfig.weight_decay, min_delta, cosine_eta_min and plateau_min_lr must be >= 0")
         if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
             raise ValueError(
                 f"TrainConfig.patience must be None (no early stopping) or an integer >= 1, "
@@ -148,8 +150,10 @@ class TrainConfig:
     def resume_mismatch(self, saved: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
         """Fields whose value differs from a checkpoint's config and would change the result."""
         mine = self.to_dict()
+        # A field added after the checkpoint was written counts as its default there.
+        defaults = TrainConfig().to_dict()
         return {
-            k: (saved.get(k), mine[k])
+            k: (saved.get(k, defaults[k]), mine[k])
             for k in mine
-            if k not in RESUME_SAFE_FIELDS and saved.get(k) != mine[k]
+            if k not in RESUME_SAFE_FIELDS and saved.get(k, defaults[k]) != mine[k]
         }

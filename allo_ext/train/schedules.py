@@ -46,7 +46,8 @@ def make_scheduler(
         return lr_scheduler.CosineAnnealingLR(optimizer, T_max=total, eta_min=config.cosine_eta_min)
     if config.scheduler == "plateau":
         return lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience
+            optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience,
+            min_lr=config.plateau_min_lr,
         )
     return None
 
