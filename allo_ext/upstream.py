@@ -218,7 +218,7 @@ class Emitter:
 
     def _concrete(self, t) -> str:
         if isinstance(t, ArrayType):
-            return f"{self.value_src(t.dtype)}[{', '.join(map(str, t.shape))}]"
+            return f"{self.value_src(t.dtype)}[{', '.join(map(str, t.shape)) or '()'}]"
         return self.value_src(t)
 
     def emit_helper(self, name, fn) -> str:
@@ -371,12 +371,12 @@ def write_upstream(kernel_name: str, args: list, out_dir: str, *, overwrite: boo
     for t in arg_types:
         if isinstance(t, ArrayType):
             if t.dtype.is_float:
-                inputs.append(rng.standard_normal(t.shape).astype(t.dtype.numpy))
+                inputs.append(np.asarray(rng.standard_normal(t.shape), dtype=t.dtype.numpy))
             else:
-                inputs.append(rng.integers(-8, 8, size=t.shape).astype(t.dtype.numpy))
+                inputs.append(np.asarray(rng.integers(-8, 8, size=t.shape), dtype=t.dtype.numpy))
         else:
             inputs.append(np.array(1e-5 if t.is_float else 3, dtype=t.numpy))
-    outs = s.build("llvm")(*[x if x.ndim else x.item() for x in inputs])
+    outs = s.build("llvm")(*[x if isinstance(t, ArrayType) else x.item() for x, t in zip(inputs, arg_types)])
     outs = outs if isinstance(outs, tuple) else (outs,)
     test_src = f'''"""Allo-style test of {top} (written by `allo-ext upstream`): the golden data are allo_ext's
 own CPU results for the same inputs, so this checks that Allo and allo_ext agree."""

@@ -17,6 +17,7 @@ import inspect
 
 import numpy as np
 
+from ..lang import *  # noqa: F401,F403  (every name of our language: grid, exp, atan2, ...)
 from ..lang import (AlloError, ArrayType, DType, Fixed, Float, Index, KernelSyntaxError, ScheduleError, UFixed,  # noqa: F401
                     bool_, ceil, erf, exp, float32, float64, floor, index, int1, int8, int16, int32, int64, log, sqrt,
                     tanh, uint8, uint16, uint32, uint64)
