@@ -97,7 +97,7 @@ def hpo(
 
 def write_hpo_report(cfg, out: Path, n_particles: int, every: int = 20) -> dict:
     from .compress.hpo_report import (hypervolume_history, plot_hypervolume, plot_pareto, references,
-                                      study_rows, write_csv)
+                                      study_rows, unique_configs, write_csv)
 
     rows = study_rows(cfg)
     refs = references(rows, cfg, n_particles, 3)
@@ -110,7 +110,8 @@ def write_hpo_report(cfg, out: Path, n_particles: int, every: int = 20) -> dict:
     s = {"study": cfg.study_name, "storage": cfg.storage, "sampler": cfg.sampler, "objective": cfg.objective,
          "precision": cfg.precision or "float32", "min_accuracy": cfg.min_accuracy,
          "n_completed": len(rows), "n_feasible": sum(r["accuracy"] >= cfg.min_accuracy for r in rows),
-         "hypervolume": hv, "references": refs, "pareto": [r for r in rows if r["pareto"]]}
+         "hypervolume": hv, "references": refs,
+         "pareto": sorted(unique_configs([r for r in rows if r["pareto"]]), key=lambda r: r["flops"])}
     _write_json(s, out / "hpo_summary.json")
     return s
 

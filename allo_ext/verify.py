@@ -97,19 +97,17 @@ def _build_csim(model, example, schedule):
 
 def _build_rtl(model, example, schedule):
     from .backends import TARGETS
-    from .frontend import from_pytorch
 
     if "rtl" not in TARGETS:
         raise BackendUnavailable(f"the rtl target is not part of this allo_ext yet "
                                  f"(allo_ext.backends.TARGETS = {', '.join(TARGETS)})")
-    import inspect
-
-    if "precision" not in inspect.signature(from_pytorch).parameters:
-        # RTL is integer/fixed-point hardware: a float32 model cannot go there as it is.
-        raise BackendUnavailable("the rtl target builds fixed-point hardware only, and this allo_ext's "
-                                 "from_pytorch has no precision= yet to quantise the model (issue 8, part 3)")
-    kernel = from_pytorch(model, example, target="rtl", mode="sim", schedule=schedule)
-    return kernel if hasattr(kernel, "in_shape") else _per_item(kernel, tuple(example.shape[1:]))
+    # RTL is integer/fixed-point hardware: the float32 model cannot go there as it is, and this
+    # table's tolerance (DEFAULT_ATOL) is a float one. The fixed-point row (from_pytorch(...,
+    # precision=) on a calibrated model, compared with csim at the same precision bit for bit) is
+    # not wired into verify yet: say so instead of reporting a float-vs-fixed "mismatch".
+    raise BackendUnavailable("the rtl target builds fixed-point hardware only; verify's fixed-point rtl row "
+                             "(from_pytorch(..., target='rtl', precision='ap_fixed<16,6>') against csim at the same "
+                             "precision) is not wired yet (issue 8, part 6)")
 
 
 BUILDERS: dict[str, Builder] = {"llvm": _build_llvm, "csim": _build_csim, "rtl": _build_rtl}

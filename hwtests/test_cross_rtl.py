@@ -137,6 +137,34 @@ def test_chain_linear_relu_linear(data, tname, backends, tmp_path_factory):
     check(res, wrap(h @ L(W2).T + L(b2), T.numpy))
 
 
+def ffn_block(T, L, C):
+    """The feed-forward half of a JetFormer block, BatchNorms folded into the linears:
+    ``x + W2 relu(W1 relu(x) + b1) + b2``, C -> 2C -> C, as one design."""
+    r1, l1, r2, l2 = K.relu2d(T, L, C), K.linear2d(T, L, C, 2 * C), K.relu2d(T, L, 2 * C), K.linear2d(T, L, 2 * C, C)
+    res = K.add(T, (L, C), (L, C))
+
+    def ffn(X: T[L, C], W1: T[2 * C, C], b1: T[2 * C], W2: T[C, 2 * C], b2: T[C]) -> T[L, C]:
+        return res(X, l2(r2(l1(r1(X), W1, b1)), W2, b2))
+
+    return ffn
+
+
+@settings(max_examples=2)
+@given(data=st.data())
+def test_jetformer_ffn_block(data, backends, tmp_path_factory):
+    """A JetFormer-tiny FFN block (9 tokens, C=8 -> 16 -> 8, residual) in int16 as one design; the
+    input is read twice (residual), which stage A must handle (one port per memory argument)."""
+    T, L, C = int16, 9, 8
+    X = data.draw(arrays(np.int16, (L, C)))
+    W1, b1 = data.draw(arrays(np.int16, (2 * C, C), -300, 300)), data.draw(arrays(np.int16, (2 * C,)))
+    W2, b2 = data.draw(arrays(np.int16, (C, 2 * C), -300, 300)), data.draw(arrays(np.int16, (C,)))
+    res = run_all(allo_ext.customize(ffn_block(T, L, C)), backends, (X, W1, b1, W2, b2), tmp_path_factory.mktemp("ffn"))
+    L_ = lambda a: torch.from_numpy(np.asarray(a)).long()  # noqa: E731
+    h = torch.relu(L_(wrap(L_(np.maximum(X, 0)) @ L_(W1).T + L_(b1), np.int16)))
+    y = wrap(h @ L_(W2).T + L_(b2), np.int16)
+    check(res, wrap(L_(X) + L_(y), np.int16))
+
+
 @pytest.mark.slow
 def test_verilator_agrees_with_icarus(tmp_path):
     """The same design in both simulators: same outputs, same cycle counts (one Verilator build, 10-60 s)."""

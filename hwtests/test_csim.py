@@ -381,12 +381,12 @@ def test_integer_wraparound_and_unsigned_ops_match_llvm_and_numpy():
     np.testing.assert_array_equal(got, want)
 
 
-Q = Fixed(12, 4)
+Q = Fixed(12, 8)  # ap_fixed<12, 4>: 8 fraction bits
 
 
-def _fixed_copy(X: Q[4], Y: UFixed(10, 2)[3], s: Q) -> (Q[4], UFixed(10, 2)[3]):
+def _fixed_copy(X: Q[4], Y: UFixed(10, 8)[3], s: Q) -> (Q[4], UFixed(10, 8)[3]):
     Z: Q[4]
-    U: UFixed(10, 2)[3]
+    U: UFixed(10, 8)[3]
     for i in range(3):
         Z[i] = X[i]
     Z[3] = s
@@ -395,17 +395,18 @@ def _fixed_copy(X: Q[4], Y: UFixed(10, 2)[3], s: Q) -> (Q[4], UFixed(10, 2)[3]):
     return Z, U
 
 
-def test_fixed_point_arrays_travel_as_ap_fixed_bits():
+def test_fixed_point_arrays_travel_as_ap_fixed_values():
+    """Fixed-point ports are ap_fixed in C++ and float64 in numpy: quantised (TRN, WRAP) on the way in."""
     s = allo_ext.customize(_fixed_copy)
     code = s.build(target="vhls").code
     assert ("const ap_fixed<12, 4> X[4], const ap_ufixed<10, 2> Y[3], ap_fixed<12, 4> s, ap_fixed<12, 4> Z[4], "
             "ap_ufixed<10, 2> U[3]") in code
-    x = np.array([-2048, -1, 5, 0], np.int16)  # raw 12-bit two's complement patterns
-    y = np.array([0, 513, 1023], np.uint16)
-    z, u = s.build(target="vitis_hls", mode="csim")(x, y, 2047)
-    np.testing.assert_array_equal(z, [-2048, -1, 5, 2047])
-    np.testing.assert_array_equal(u, y)
-    cz, cu = s.build(target="llvm")(x, y, np.int16(2047))
+    x = np.array([-8.0, -1 / 256, 0.01, 7.999])  # 0.01 and 7.999 truncate to multiples of 1/256
+    y = np.array([0.0, 2.0 + 1 / 256, 3.999])
+    z, u = s.build(target="vitis_hls", mode="csim")(x, y, 9.0)  # 9.0 wraps to 9 - 16 = -7
+    np.testing.assert_array_equal(z, [-8.0, -1 / 256, 2 / 256, -7.0])
+    np.testing.assert_array_equal(u, [0.0, 2.0 + 1 / 256, 3 + 255 / 256])
+    cz, cu = s.build(target="llvm")(x, y, 9.0)
     np.testing.assert_array_equal(z, cz)
     np.testing.assert_array_equal(u, cu)
 

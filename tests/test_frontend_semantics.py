@@ -75,3 +75,151 @@ def test_kernels_that_differ_only_in_their_annotations_are_not_merged():
     x = torch.randn(3, 7, 5)
     f = from_pytorch(_TwoSlices().eval(), x)
     np.testing.assert_allclose(f(x), _TwoSlices()(x).numpy(), rtol=1e-6)
+
+
+# Ops that pick rows along the batch: the batch symbol leaves the shape, so before they were refused
+# every jet silently computed with whichever jet landed at row 0 of its chunk. One class per op so
+# that the refusal can name the model's own source line.
+class _Row0(torch.nn.Module):
+    def forward(self, x):
+        return x * x[0]
+
+
+class _Select(torch.nn.Module):
+    def forward(self, x):
+        return x - x.select(0, 0)
+
+
+class _LastRow(torch.nn.Module):
+    def forward(self, x):
+        return x + x[-1]
+
+
+class _Head(torch.nn.Module):
+    def forward(self, x):
+        return x * x[:1]
+
+
+class _Tail(torch.nn.Module):
+    def forward(self, x):
+        return x + x[2:].amax(0)
+
+
+class _Every2nd(torch.nn.Module):
+    def forward(self, x):
+        return x[::2] * 2.0
+
+
+class _Narrow(torch.nn.Module):
+    def forward(self, x):
+        return x + x.narrow(0, 1, 1)
+
+
+class _IndexSelect(torch.nn.Module):
+    def forward(self, x):
+        return x + torch.index_select(x, 0, torch.tensor([1]))
+
+
+class _TensorIndex(torch.nn.Module):
+    def forward(self, x):
+        return x * x[torch.tensor([0, 2])].sum(0)
+
+
+class _GatherBatch(torch.nn.Module):
+    def forward(self, x):
+        return torch.gather(x, 0, torch.zeros_like(x, dtype=torch.long))
+
+
+class _MergedWithoutOffset(torch.nn.Module):  # per-jet-sized indices, but into the first jet's rows only
+    def forward(self, x):
+        idx = x[..., 0].argsort(-1)  # (B, 4), values 0..3
+        return x.reshape(-1, 6)[idx.reshape(-1)].view(x.shape) + x
+
+
+class _IndicesOfJet0(torch.nn.Module):
+    def forward(self, x):
+        return x[:, :, x.argsort(-1)[0, 0]]
+
+
+class _GatherWithJet0Indices(torch.nn.Module):
+    def forward(self, x):
+        return torch.gather(x, 2, x.argsort(-1)[:1].expand_as(x))
+
+
+class _AssignRow0(torch.nn.Module):
+    def forward(self, x):
+        y = x.clone()
+        y[0] = 0.0
+        return y
+
+
+_SEL, _SLC, _IDX = "selects one row along dim 0", "slices part of dim 0", "indexes along dim 0"
+
+
+@pytest.mark.parametrize("model, op, what, line", [
+    (_Row0, "aten.select.int", _SEL, "x * x[0]"),
+    (_Select, "aten.select.int", _SEL, "x - x.select(0, 0)"),
+    (_LastRow, "aten.select.int", _SEL, "x + x[-1]"),
+    (_Head, "aten.slice.Tensor", _SLC, "x * x[:1]"),
+    (_Tail, "aten.slice.Tensor", _SLC, "x + x[2:].amax(0)"),
+    (_Every2nd, "aten.slice.Tensor", _SLC, "x[::2] * 2.0"),
+    (_Narrow, "aten.narrow", _SLC, "x.narrow(0, 1, 1)"),
+    (_IndexSelect, "aten.index_select", _IDX, "torch.index_select(x, 0, torch.tensor([1]))"),
+    (_TensorIndex, "aten.index.Tensor", _IDX, "x[torch.tensor([0, 2])]"),
+    (_GatherBatch, "aten.gather", _IDX, "torch.gather(x, 0, torch.zeros_like(x, dtype=torch.long))"),
+    (_MergedWithoutOffset, "aten.index.Tensor", "indexes along dim 0 of a tensor of shape (4*B, 6)",
+     "x.reshape(-1, 6)[idx.reshape(-1)]"),
+    (_IndicesOfJet0, "aten.select.int", _SEL, "x[:, :, x.argsort(-1)[0, 0]]"),
+    (_GatherWithJet0Indices, "aten.slice.Tensor", _SLC, "x.argsort(-1)[:1].expand_as(x)"),
+    (_AssignRow0, "aten.select.int", _SEL, "y[0] = 0.0"),
+])
+def test_picking_rows_of_the_batch_is_refused_with_op_dim_and_line(model, op, what, line):
+    with pytest.raises(BatchMixingError) as e:
+        from_pytorch(model().eval(), torch.randn(5, 4, 6))
+    msg = str(e.value)
+    assert f"op '{op}" in msg and (what if "shape" in what else f"{what} of a tensor of shape (B, 4, 6)") in msg, msg
+    assert "test_frontend_semantics.py" in msg and line in msg, msg
+    assert "x[:, ...]" in msg  # says how to fix it
+
+
+class _FullSlices(torch.nn.Module):
+    def forward(self, x):
+        return x[:x.shape[0]] * x[:, 1:2] + x[:, :, 0:1] + x[0:, -1:]
+
+
+class _PerJetGather(torch.nn.Module):
+    def forward(self, x):
+        return torch.gather(x, 2, x.argsort(-1)) * 2.0
+
+
+class _ClassToken(torch.nn.Module):
+    def forward(self, x):
+        return torch.cat([torch.ones(1, 1, 6).expand(x.shape[0], -1, -1), x], 1) * 3.0
+
+
+class _ReshapeKeepingBatch(torch.nn.Module):
+    def forward(self, x):
+        return x.reshape(x.shape[0], -1)[:, 3:11].view(-1, 2, 4) + x[:, :2, :4]
+
+
+class _KnnGather(torch.nn.Module):  # ParticleNet/DGCNN: each jet's own indices, offset into its block of B*P rows
+    def forward(self, x):
+        b, p, c = x.shape
+        idx = (x[..., 0].unsqueeze(-1) - x[..., 0].unsqueeze(-2)).abs().argsort(-1)[:, :, :2]  # (b, p, 2)
+        idx = idx + torch.arange(b).view(-1, 1, 1) * p
+        return x.reshape(b * p, c)[idx.reshape(-1)].view(b, p, 2, c).sum(2)
+
+
+class _LeadingParticle(torch.nn.Module):  # one particle per jet, picked by that jet's own index
+    def forward(self, x):
+        first = torch.arange(x.shape[0]) * x.shape[1]  # x[arange(B), i] lowers with one index tensor only
+        return x.reshape(-1, 6)[first + x[..., 0].argmax(1)] * 2.0
+
+
+@pytest.mark.parametrize("model", [_FullSlices, _PerJetGather, _ClassToken, _ReshapeKeepingBatch, _KnnGather,
+                                   _LeadingParticle])
+def test_per_jet_picks_are_accepted_and_match_torch(model):
+    m = model().eval()
+    x = torch.randn(5, 4, 6)
+    f = from_pytorch(m, x, batch_size=2)  # 5 jets in chunks of 2, the last one padded
+    np.testing.assert_allclose(f(x), m(x).numpy(), rtol=1e-5, atol=1e-6)

@@ -61,6 +61,22 @@ def test_one_start_token_per_call(tmp_path):
     assert m.cycles >= 2 * 72
 
 
+def test_argument_accessed_twice_before_another(tmp_path):
+    """A read by two loops and placed before B: CIRCT's extmem lowering breaks on that (the
+    residual input of a block); stage A gives A a local copy so that the argument has one port."""
+    def k(A: int32[4], B: int32[4]) -> int32[4]:
+        Z: int32[4]
+        for i in range(4):
+            Z[i] = A[i] * 2
+        for j in range(4):
+            Z[j] = Z[j] + A[j] - B[j]
+        return Z
+
+    m = allo_ext.customize(k).build(target="rtl", cache_dir=tmp_path)
+    A, B = np.array([1, -2, 3, 100], dtype=np.int32), np.array([5, 6, -7, 8], dtype=np.int32)
+    np.testing.assert_array_equal(m(A, B), 3 * A - B)
+
+
 def test_signed_division_and_minmax(tmp_path):
     # CIRCT lowers divsi/remsi as unsigned operators: stage A must expand them, and maxsi/minsi too.
     def k(A: int32[8], B: int32[8]) -> int32[8]:
@@ -189,3 +205,16 @@ def test_write_project_and_refuse_foreign_dir(tmp_path):
     with pytest.raises(AlloError, match="refusing"):
         m.write(foreign)
     assert (foreign / "notes.txt").read_text() == "keep me"
+
+
+def test_multipliers_are_signed_and_still_exact(tmp_path):
+    """CIRCT's N x N multipliers are rewritten as signed (same low N bits; Yosys can then narrow a
+    product of sign-extended operands to one DSP): the products stay exact, negative ones included."""
+    s = allo_ext.customize(linear2d(int16, 2, 3, 2))
+    m = s.build(target="rtl", cache_dir=tmp_path)
+    assert "$signed(in0) * $signed(in1)" in m.sv and " = in0 * in1;" not in m.sv
+    X = np.array([[-32768, 32767, -1], [-300, 255, 7]], dtype=np.int16)
+    W = np.array([[-32768, -1, 3], [2, -2, 32767]], dtype=np.int16)
+    b = np.array([5, -5], dtype=np.int16)
+    want = ((X.astype(np.int64) @ W.T.astype(np.int64) + b) & 0xFFFF).astype(np.uint16).view(np.int16)
+    np.testing.assert_array_equal(m(X, W, b), want)

@@ -20,6 +20,8 @@ from torch_mlir.dialects import linalg
 from torch_mlir.execution_engine import ExecutionEngine
 
 from ..lang.errors import AlloError, CallError
+from ..lang import fixed as fx
+from ..passes.fixed_to_int import fixed_to_int
 from ..passes.loop_info import loop_name, trip_count
 from .poison import run_poisoned
 from ..lang.types import ArrayType
@@ -130,6 +132,7 @@ class CPUModule:
         self.arg_names, self.arg_types, self.res_types = schedule.mb.signatures[schedule.top]
         with schedule.context:
             module = ir.Module.parse(str(schedule.module))
+            fixed_to_int(module)
             self.entry = _box_scalar_results(module, self.name, self.res_types)
             _apply_unroll(module)
             _run(module, BUFFERIZE, "bufferize")
@@ -150,7 +153,20 @@ class CPUModule:
                             f"got {len(args)}")
         packed, keep = [], []
         for n, t, a in zip(self.arg_names, self.arg_types, args):
-            if isinstance(t, ArrayType):
+            if isinstance(t, ArrayType) and t.dtype.is_fixed:
+                arr = np.asarray(a)
+                if arr.shape != t.shape or arr.dtype.kind not in "fiu":
+                    raise CallError(f"argument '{n}' of kernel '{self.name}': expected {t} as real numbers "
+                                    f"(shape {t.shape}, quantised to {t.dtype} on the way in), got shape {arr.shape}, "
+                                    f"dtype {arr.dtype}")
+                arr = np.ascontiguousarray(fx.to_storage(fx.quantize(arr, t.dtype), t.dtype))
+                keep.append(arr)
+                packed.append(_memref_arg(arr))
+            elif not isinstance(t, ArrayType) and t.is_fixed:
+                c = np.ctypeslib.as_ctypes_type(t.storage_numpy)(fx.to_storage(fx.quantize(a, t), t).item())
+                keep.append(c)
+                packed.append(ctypes.pointer(c))
+            elif isinstance(t, ArrayType):
                 arr = np.asarray(a)
                 if arr.shape != t.shape or arr.dtype != t.dtype.numpy:
                     raise CallError(f"argument '{n}' of kernel '{self.name}': expected {t} "
@@ -162,12 +178,16 @@ class CPUModule:
                 c = np.ctypeslib.as_ctypes_type(t.numpy)(a)
                 keep.append(c)
                 packed.append(ctypes.pointer(c))
-        specs = [(t.shape if isinstance(t, ArrayType) else (), t.numpy if not isinstance(t, ArrayType) else t.dtype.numpy)
-                 for t in self.res_types]
+        def storage(d):  # fixed point runs on its raw integers (see allo_ext.lang.fixed)
+            return d.storage_numpy if d.is_fixed else d.numpy
+
+        specs = [(t.shape, storage(t.dtype)) if isinstance(t, ArrayType) else ((), storage(t)) for t in self.res_types]
         outs = run_poisoned(self.name, specs,
                             lambda outs: self.engine.invoke(self.entry, *packed, *[_memref_arg(o) for o in outs]))
         for t, arr in [*zip(self.arg_types, keep), *zip(self.res_types, outs or [])]:
             _sign_extend_odd_width(t, arr)
+        outs = [fx.dequantize(fx.from_storage(o, _elem(t)), _elem(t)) if _elem(t).is_fixed else o
+                for o, t in zip(outs, self.res_types)]
         if not outs:
             return None
         # scalar results come back boxed in rank-0 arrays (see _box_scalar_results)
@@ -195,6 +215,10 @@ def _memref_arg(arr: np.ndarray):
         d.shape[:] = arr.shape
         d.strides[:] = [s // arr.itemsize for s in arr.strides]
     return ctypes.pointer(ctypes.pointer(d))
+
+
+def _elem(t):
+    return t.dtype if isinstance(t, ArrayType) else t
 
 
 def _sign_extend_odd_width(t, arr):

@@ -77,11 +77,11 @@ def plot_attention(maps: np.ndarray, out_dir: str | Path, class_names=JET_CLASSE
     for b in range(n_blocks):
         fig, axes = plt.subplots(n_classes, n_heads, figsize=(2.2 * n_heads + 1, 2.0 * n_classes),
                                  squeeze=False)
-        vmax = np.nanmax(maps[b])
+        vmin, vmax = np.nanmin(maps[b]), np.nanmax(maps[b])  # contrast: uniform attention is 1/L
         for c in range(n_classes):
             for h in range(n_heads):
                 ax = axes[c, h]
-                im = ax.imshow(maps[b, c, h], vmin=0, vmax=vmax, cmap="viridis")
+                im = ax.imshow(maps[b, c, h], vmin=vmin, vmax=vmax, cmap="viridis")
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if c == 0:

@@ -59,10 +59,22 @@ def hypervolume_history(rows: list[dict], cfg: HPOConfig, refs: dict[str, float]
     return out
 
 
+def unique_configs(rows: list[dict]) -> list[dict]:
+    """The first trial of each configuration (samplers re-propose configurations; training is
+    seeded, so repeats carry identical numbers)."""
+    seen, out = set(), []
+    for r in sorted(rows, key=lambda r: r["number"]):
+        key = (r.get("n_blocks"), r.get("dim"), r.get("n_heads"), r.get("dropout"))
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
 def write_csv(rows: list[dict], path: str | Path, only_pareto: bool = True) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    keep = [r for r in rows if r["pareto"] or not only_pareto]
+    keep = unique_configs([r for r in rows if r["pareto"] or not only_pareto])
     keep.sort(key=lambda r: (-r["accuracy"], r["flops"]))
     cols = ["number", "n_blocks", "dim", "n_heads", "dropout", "accuracy", "flops", "params",
             "cycles", "dsp", "epochs_run", "feasible", "pareto"]

@@ -6,6 +6,15 @@ on the chunk a jet lands in. To find such ops the model is exported once more wi
 batch size: every tensor dimension that carries the batch then has a size that mentions the batch
 symbol (``s0``, ``4*s0`` after a reshape, ...), and an op that reduces over such a dimension mixes
 jets. The rules below say, per op, which dimensions of which operand it reduces over.
+
+Picking rows is mixing too: after ``x[0]``, ``x[:1]``, ``index_select(x, 0, t)`` or ``x[:, idx[0]]``
+every jet computes with the jet that lands at row 0 of its chunk, and the batch symbol is gone from
+the shape, so no later reduction shows it. Any select, narrow/slice (other than the full range),
+index, gather or scatter ALONG a dim carrying the batch is therefore refused, with one exception:
+an index tensor that carries the batch itself (one set of indices per jet) and is computed from an
+``arange`` over the batch, as in ParticleNet/DGCNN's kNN gather
+(``x.reshape(B*P, C)[idx + arange(B)[:, None] * P]``) or ``x[arange(B), idx]``. Whether such
+indices stay inside their own jet's rows depends on values, which a shape check cannot see.
 """
 from __future__ import annotations
 
@@ -123,6 +132,90 @@ RULES = {
 }
 
 
+_FULL_END = 2 ** 62  # torch writes an open slice end as 2**63 - 1
+
+
+def _same_size(a, b) -> bool:
+    a = _val(a) if isinstance(a, torch.fx.Node) else a
+    if isinstance(a, torch.SymInt) and isinstance(b, torch.SymInt):
+        return a.node.expr == b.node.expr
+    return a == b
+
+
+def _slice_is_full(node, first, size) -> bool:  # slice's (dim, start, end, step) from args[first]
+    start, end, step = _arg(node, first + 1, "start"), _arg(node, first + 2, "end"), _arg(node, first + 3, "step", 1)
+    return (start in (None, 0) and step in (None, 1)
+            and (end is None or (isinstance(end, int) and end >= _FULL_END) or _same_size(end, size)))
+
+
+def _from_batch_arange(index) -> bool:
+    """Whether ``index`` is computed from an ``arange`` over the batch (``arange(B)[:, None] * P + idx``,
+    ``x[arange(B), idx]``): that offsets each jet's indices into its own rows."""
+    from .importer import op_name
+
+    seen, todo = set(), [index]
+    while todo and len(seen) < 200:  # the offset sits a few ops above the index, never far
+        n = todo.pop()
+        if not isinstance(n, torch.fx.Node) or n in seen or n.op != "call_function":
+            continue
+        seen.add(n)
+        v = _val(n)
+        if op_name(n.target).startswith("aten.arange") and isinstance(v, torch.Tensor) \
+                and _carries_batch(v.shape[0]):
+            return True
+        for a in list(n.args) + list(n.kwargs.values()):
+            todo.extend(a if isinstance(a, (list, tuple)) else [a])
+    return False
+
+
+def _per_jet_index(size, index) -> bool:
+    """An index along a dim carrying the batch keeps the jets apart when it holds one set of indices
+    per jet (its shape carries the batch) offset by an arange over the batch. A permutation of that
+    arange (``x[arange(B).flip(0)]``) would pass too: telling those apart needs values, not shapes."""
+    v = _val(index)
+    return v is not None and any(_carries_batch(d) for d in v.shape) and _from_batch_arange(index)
+
+
+def _picks(node, name):
+    """(operand value, dim, verb) if ``node`` picks particular rows along a dim carrying the batch."""
+    x = _val(node.args[0]) if node.args else None
+    if not isinstance(x, torch.Tensor) or x.dim() == 0:
+        return None
+    packet = name.rsplit(".", 1)[0]
+
+    def along(d):
+        return d % x.dim() if isinstance(d, int) else None
+
+    if packet in ("aten.select", "aten.select_scatter", "aten.unbind"):
+        d = along(_arg(node, 2 if packet == "aten.select_scatter" else 1, "dim", 0))
+        return (x, d, "selects one row along") if d is not None and _carries_batch(x.shape[d]) else None
+    if packet in ("aten.slice", "aten.slice_scatter", "aten.narrow", "aten.split_with_sizes", "aten.split"):
+        if packet in ("aten.slice", "aten.slice_scatter"):  # slice_scatter(x, src, dim, start, end, step)
+            first = 2 if packet == "aten.slice_scatter" else 1
+            d = along(_arg(node, first, "dim", 0))
+            full = d is not None and _slice_is_full(node, first, x.shape[d])
+        elif packet == "aten.narrow":
+            d = along(_arg(node, 1, "dim"))
+            full = d is not None and _arg(node, 2, "start") == 0 and _same_size(_arg(node, 3, "length"), x.shape[d])
+        else:
+            d = along(_arg(node, 2, "dim", 0))
+            full = False
+        return (x, d, "slices part of") if d is not None and not full and _carries_batch(x.shape[d]) else None
+    if packet in ("aten.index_select", "aten.gather", "aten.scatter", "aten.scatter_add", "aten.scatter_reduce",
+                  "aten.index_add", "aten.index_copy", "aten.index_fill"):
+        d = along(_arg(node, 1, "dim"))
+        if d is None or not _carries_batch(x.shape[d]):
+            return None
+        index = _arg(node, 2, "index")
+        return None if _per_jet_index(x.shape[d], index) else (x, d, "indexes along")
+    if packet in ("aten.index", "aten.index_put", "aten._unsafe_index", "aten._unsafe_index_put"):
+        for d, index in enumerate(_arg(node, 1, "indices") or []):
+            if index is not None and d < x.dim() and _carries_batch(x.shape[d]) \
+                    and not _per_jet_index(x.shape[d], index):
+                return x, d, "indexes along"
+    return None
+
+
 def _operand(node, ref):
     if isinstance(ref, tuple):  # (arg position of a list, index in it), e.g. einsum's operands
         return node.args[ref[0]][ref[1]]
@@ -130,13 +223,21 @@ def _operand(node, ref):
 
 
 def find_batch_mixing(graph: torch.fx.Graph):
-    """(node, operand shape, dim) of the first op that reduces over a dimension carrying the batch, or None."""
+    """(node, op name, operand shape, dim, verb) of the first op that reduces over (or picks rows along) a
+    dimension carrying the batch, or None."""
     from .importer import op_name
 
     for node in graph.nodes:
         if node.op != "call_function":
             continue
         name = op_name(node.target)
+        try:
+            picked = _picks(node, name)
+        except (AttributeError, IndexError, TypeError, ValueError):
+            picked = None
+        if picked is not None:
+            x, d, verb = picked
+            return node, name, tuple(x.shape), d, verb
         rule = RULES.get(name.rsplit(".", 1)[0])
         if rule is None:
             continue
@@ -150,7 +251,7 @@ def find_batch_mixing(graph: torch.fx.Graph):
                 continue
             for d in dims:
                 if d < v.dim() and _carries_batch(v.shape[d]):
-                    return node, name, tuple(v.shape), d
+                    return node, name, tuple(v.shape), d, "reduces over"
     return None
 
 
@@ -162,9 +263,11 @@ def check_batch_independence(model: torch.nn.Module, examples: tuple) -> None:
 
     from .compile import _batch_of
 
-    # 3 jets: sizes 0 and 1 would be specialised by the export, and a small batch traces fast.
-    examples = tuple(_batch_of(e, 3) for e in examples)
-    batch = torch.export.Dim("batch", min=2)
+    # 17 jets, at least 16: the export specialises sizes 0 and 1, also of slices such as x[2:] or
+    # x[::2] (guard B - 2 != 1), which would end the check before it sees them. Fake tensors trace, so
+    # the size costs no time.
+    examples = tuple(_batch_of(e, 17) for e in examples)
+    batch = torch.export.Dim("batch", min=16)
     dyn = tuple({0: batch} for _ in examples)
     try:
         with torch.no_grad(), warnings.catch_warnings():
@@ -179,12 +282,17 @@ def check_batch_independence(model: torch.nn.Module, examples: tuple) -> None:
     hit = find_batch_mixing(ep.graph)
     if hit is None:
         return
-    node, name, shape, dim = hit
+    node, name, shape, dim, verb = hit
     where = user_frame(node)
     shown = tuple(re.sub(r"\bs\d+\b", "B", str(d)) for d in shape)
     raise BatchMixingError(
-        f"op '{name}' reduces over dim {dim} of a tensor of shape ({', '.join(shown)}), and that dim carries the "
+        f"op '{name}' {verb} dim {dim} of a tensor of shape ({', '.join(shown)}), and that dim carries the "
         f"batch (size {shown[dim]}, B being the batch size): each jet's result would depend on the other "
         "jets of its chunk (256 on the CPU, 1 in the C simulation)"
+        + ("" if verb == "reduces over" else
+           ", as every jet would use the jets at those rows of its chunk")
         + (f"\n  at {where}" if where else "")
-        + "\n  reduce over the particle or feature dims instead, or compute the batch statistic outside the model")
+        + ("\n  reduce over the particle or feature dims instead, or compute the batch statistic outside the model"
+           if verb == "reduces over" else
+           "\n  keep every jet's row (x[:, ...]) and pick along the particle or feature dims, e.g. x[:, 0] or "
+           "torch.gather(x, 1, idx) with one idx row per jet; pass per-jet constants as a model input"))

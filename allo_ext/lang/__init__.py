@@ -18,7 +18,17 @@ work on index tuples (``for i in grid(*shape)`` binds ``i`` to a tuple of indice
 """
 from .errors import AlloError, CallError, KernelSyntaxError, KernelTypeError, ScheduleError, ToolNotFoundError
 from .types import (ArrayType, DType, Fixed, Float, Index, Int, UFixed, bool_, float32, float64, index, int1, int8,
-                    int16, int32, int64, uint8, uint16, uint32, uint64)
+                    int16, int32, int64, parse_precision, uint8, uint16, uint32, uint64)
+
+
+def table(values, dtype):
+    """A constant array for a kernel's closure, of element type ``dtype`` (fixed point: quantised with
+    the type's modes at compile time), e.g. a lookup table: ``EXP = table(np.exp(-x), Fixed(18, 17))``."""
+    import numpy as _np
+
+    from .values import Table
+
+    return Table(_np.asarray(values), dtype)
 
 
 def grid(*dims, name: str | None = None):
@@ -61,7 +71,7 @@ atan2.__allo_builtin__ = "atan2"
 
 __all__ = [
     "AlloError", "CallError", "KernelSyntaxError", "KernelTypeError", "ScheduleError", "ToolNotFoundError",
-    "ArrayType", "DType", "Fixed", "Float", "Index", "Int", "UFixed", "bool_", "float32", "float64", "index",
+    "ArrayType", "DType", "Fixed", "Float", "Index", "Int", "UFixed", "parse_precision", "bool_", "float32", "float64", "index",
     "int1", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-    "grid", "exp", "log", "sqrt", "tanh", "erf", "floor", "ceil", "atan", "atan2",
+    "grid", "table", "exp", "log", "sqrt", "tanh", "erf", "floor", "ceil", "atan", "atan2",
 ]

@@ -69,7 +69,13 @@ class CoercionMixin:
         return a, b
 
     def coerce(self, node, v, t: DType) -> TV:
-        """``v`` as type ``t``: literals adopt it; typed values must already have it."""
+        """``v`` as type ``t``: literals adopt it; typed values must already have it, except that a
+        fixed-point destination quantises whatever it is given (ap_fixed's assignment)."""
+        if t.is_fixed:
+            return self.fixed_coerce(node, v, t)
+        if isinstance(v, TV) and v.dtype.is_fixed and v.dtype != t:
+            raise self.err(node, f"type mismatch: a {v.dtype} value where {t} is expected; convert explicitly "
+                                 f"with {t}(...)", KernelTypeError)
         if isinstance(v, LiteralSelect):
             a, b = self.coerce(node, v.a, t), self.coerce(node, v.b, t)
             return TV(arith.select(v.cond.value, a.value, b.value), t)
@@ -81,8 +87,6 @@ class CoercionMixin:
                 return TV(arith.constant(t.mlir(), int(x)), t)  # Allo truncates a float constant
             if isinstance(x, float) and not float(x).is_integer():
                 raise self.err(node, f"the float constant {x!r} cannot be used as {t}", KernelTypeError)
-            if t.is_fixed:
-                raise self.err(node, f"constants of type {t} are not supported yet", KernelTypeError)
             return TV(arith.constant(t.mlir(), int(x)), t)
         if isinstance(v, Idx):
             if t.is_index:
@@ -104,6 +108,8 @@ class CoercionMixin:
             raise self.err(node, f"type mismatch for {what}: expected {want}, got {got}", KernelTypeError)
 
     def cast(self, node, v, t: DType) -> TV | Literal:
+        if t.is_fixed or (isinstance(v, TV) and v.dtype.is_fixed):
+            return self.fixed_cast(node, v, t)
         if isinstance(v, Literal):
             return self.coerce(node, Literal(float(v.value) if t.is_float else int(v.value)), t)
         if isinstance(v, Idx):
@@ -113,8 +119,6 @@ class CoercionMixin:
         s, x = v.dtype, v.value
         if s == t:
             return v
-        if t.is_fixed or s.is_fixed:
-            raise self.err(node, f"casts between {s} and {t} are not supported yet", KernelTypeError)
         tm = t.mlir()
         if s.is_index or t.is_index:
             if s.is_index and t.is_float:

@@ -29,9 +29,11 @@ from . import implicit
 from .coercion import CoercionMixin
 from .errors import KernelSyntaxError
 from .expressions import ExpressionsMixin
+from .fixed_ops import FixedMixin
 from .index_expr import Idx, affine_access
 from .signature import _namespace, is_kernel, kernel_signature  # noqa: F401  (kernel_signature, is_kernel: public here)
 from .types import ArrayType, DType
+from . import fixed as _fx
 from .values import TV, Buffer, Literal, ScalarVar
 
 
@@ -42,7 +44,8 @@ def _yield(loop):
         affine.AffineYieldOp([])
 
 
-class FunctionCompiler(AlloStatementsMixin, ViewsMixin, ArrayOpsMixin, BitsMixin, ExpressionsMixin, CoercionMixin, ast.NodeVisitor):
+class FunctionCompiler(AlloStatementsMixin, ViewsMixin, ArrayOpsMixin, BitsMixin, ExpressionsMixin, FixedMixin,
+                       CoercionMixin, ast.NodeVisitor):
     """Turns one Python function into one func.func inside ``module_builder``'s module."""
 
     def __init__(self, module_builder, fn: Callable, sym_name: str):
@@ -461,6 +464,7 @@ class FunctionCompiler(AlloStatementsMixin, ViewsMixin, ArrayOpsMixin, BitsMixin
             k += 1
         self.buffer_names.add(uname)
         op.attributes["name"] = ir.StringAttr.get(uname)
+        tag_elem(op, t.dtype)
         return Buffer(op.result, t, uname)
 
     def new_scalar(self, t: DType, name: str) -> ScalarVar:
@@ -469,6 +473,7 @@ class FunctionCompiler(AlloStatementsMixin, ViewsMixin, ArrayOpsMixin, BitsMixin
         with ir.InsertionPoint.at_block_begin(entry):
             op = memref.AllocaOp(ir.MemRefType.get([], t.mlir()), [], [])
         op.attributes["name"] = ir.StringAttr.get(name)
+        tag_elem(op, t)
         return ScalarVar(op.result, t, name)
 
     def mb_entry_block(self):
@@ -541,3 +546,9 @@ class FunctionCompiler(AlloStatementsMixin, ViewsMixin, ArrayOpsMixin, BitsMixin
             raise self.err(node, f"cannot store an array ('{ast.unparse(node.value)}', shape {val.type.shape}) into "
                                  f"the element '{ast.unparse(target)}'")
         self.store(buf, idx, self.coerce(node, val, buf.type.dtype))
+
+
+def tag_elem(op, dtype: DType):
+    """Buffers of fixed-point values say so (``allo.elem``): MLIR sees only their raw integers."""
+    if dtype.is_fixed:
+        op.attributes["allo.elem"] = ir.StringAttr.get(_fx.spec(dtype))

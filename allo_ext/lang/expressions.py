@@ -16,10 +16,11 @@ from torch_mlir.dialects import arith, func, math, memref
 from . import implicit
 from .errors import KernelTypeError
 from .array_ops import ARRAY_BUILTINS, _is_array
+from .fixed_ops import is_fixed_operand
 from .index_expr import Idx
 from .signature import is_kernel, kernel_signature
 from .types import ArrayType, DType, Int, index as index_t
-from .values import TV, Buffer, Literal, LiteralSelect, ScalarVar
+from .values import TV, Buffer, Literal, LiteralSelect, ScalarVar, Table
 
 _MATH_UNARY = {"exp": math.exp, "log": math.log, "sqrt": math.sqrt, "tanh": math.tanh, "erf": math.erf,
                "floor": math.floor, "ceil": math.ceil, "round": math.roundeven, "sin": math.sin, "cos": math.cos,
@@ -56,6 +57,8 @@ class ExpressionsMixin:
             return Literal(v.item() if isinstance(v, np.generic) else v)
         if isinstance(v, tuple):
             return tuple(self.from_python(node, x) if not isinstance(x, Idx) else x for x in v)
+        if isinstance(v, Table):
+            return self.mb.constant_buffer(np.asarray(v.values), node_name=getattr(node, "id", "table"), dtype=v.dtype)
         if isinstance(v, np.ndarray):
             return self.mb.constant_buffer(v, node_name=getattr(node, "id", "const"))
         return v  # functions, types: resolved by the caller
@@ -109,6 +112,8 @@ class ExpressionsMixin:
                 return Literal(-v.value)
             if isinstance(v, Idx):
                 return -v
+            if v.dtype.is_fixed:
+                return self.fixed_neg(v)
             if v.dtype.is_float:
                 return TV(arith.negf(v.value), v.dtype)
             zero = arith.constant(v.dtype.mlir(), 0)
@@ -131,6 +136,8 @@ class ExpressionsMixin:
             return self.array_binop(node, op, a, b)
         if isinstance(a, Literal) and isinstance(b, Literal):
             return Literal(_py_binop(op, a.value, b.value, self.err(node, "bad operator")))
+        if is_fixed_operand(a) or is_fixed_operand(b):
+            return self.fixed_binop(node, op, a, b)
         if isinstance(a, Idx) or isinstance(b, Idx):
             return self.index_binop(node, op, a, b)
         opn = type(op).__name__
@@ -139,8 +146,6 @@ class ExpressionsMixin:
         a, b = self.unify(node, a, b)
         t = a.dtype
         x, y = a.value, b.value
-        if t.is_fixed:
-            raise self.err(node, f"arithmetic on {t} is not supported yet by this build of the language")
         if t.is_float:
             if opn == "Pow":
                 return TV(math.powf(x, y), t)
@@ -207,6 +212,8 @@ class ExpressionsMixin:
         opn = type(node.ops[0]).__name__
         if isinstance(a, Literal) and isinstance(b, Literal):
             return Literal(_py_compare(opn, a.value, b.value))
+        if is_fixed_operand(a) or is_fixed_operand(b):
+            return self.fixed_compare(node, opn, a, b)
         if isinstance(a, Idx) or isinstance(b, Idx):
             a = TV(self.as_index(node, a).materialize(), index_t)
             b = TV(self.as_index(node, b).materialize(), index_t)
@@ -365,6 +372,11 @@ class ExpressionsMixin:
             return Literal(f(v.value))
         if isinstance(v, Idx):
             raise self.err(node, f"{name}() of an index: cast it first, e.g. {name}(float32(i))", KernelTypeError)
+        if name == "abs" and v.dtype.is_fixed:
+            return self.fixed_abs(node, v)
+        if v.dtype.is_fixed:
+            raise self.err(node, f"{name}() of a fixed-point value: cast it to float32 first, or use a lookup "
+                                 "table (see allo_ext.kernels.nn for exp and reciprocal tables)", KernelTypeError)
         if name == "abs":
             if v.dtype.is_int and not v.dtype.signed:
                 return v  # math.absi reads the bits as signed
@@ -381,6 +393,9 @@ class ExpressionsMixin:
         for v in vals[1:]:
             if isinstance(acc, Literal) and isinstance(v, Literal):
                 acc = Literal(max(acc.value, v.value) if is_max else min(acc.value, v.value))
+                continue
+            if is_fixed_operand(acc) or is_fixed_operand(v):
+                acc = self.fixed_minmax(node, is_max, acc, v)
                 continue
             a, b = self.unify(node, acc, v)
             t = a.dtype

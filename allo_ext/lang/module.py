@@ -46,7 +46,8 @@ def _freeze(v, depth: int):
 class ModuleBuilder:
     def __init__(self, context: ir.Context | None = None):
         self.context = context or ir.Context()
-        self.context.allow_unregistered_dialects = False
+        # Fixed-point ops live in the unregistered `allo` namespace (see lang/fixed_ops.py).
+        self.context.allow_unregistered_dialects = True
         with self.context, ir.Location.unknown():
             self.module = ir.Module.create()
         self.functions: dict = {}  # kernel key -> symbol name
@@ -88,19 +89,72 @@ class ModuleBuilder:
                 return op.operation
         raise KeyError(sym)
 
-    def constant_buffer(self, array: np.ndarray, node_name: str = "const"):
-        """A numpy array as a ``memref.global`` constant, read with ``memref.get_global``."""
+    def constant_buffer(self, array: np.ndarray, node_name: str = "const", dtype=None):
+        """A numpy array as a ``memref.global`` constant, read with ``memref.get_global``. With a
+        fixed-point ``dtype`` the values are quantised to it (its modes) and stored as raw integers,
+        the global and the read tagged ``allo.elem``."""
+        from . import fixed as fx
         from .values import Buffer
 
         arr = np.array(array, order="C", copy=True)  # not ascontiguousarray: it turns 0-d into 1-d
-        t = from_numpy(arr.dtype)[tuple(arr.shape)]
-        digest = hashlib.sha1(arr.tobytes() + str(arr.shape).encode() + str(arr.dtype).encode()).hexdigest()[:12]
+        fixed = dtype is not None and dtype.is_fixed
+        if fixed:
+            arr = np.array(fx.quantize(arr.astype(np.float64), dtype), dtype=np.int64).astype(dtype.storage_numpy)
+            t = dtype[tuple(arr.shape)]
+        elif dtype is not None:
+            arr = arr.astype(dtype.numpy)
+            t = dtype[tuple(arr.shape)]
+        else:
+            t = from_numpy(arr.dtype)[tuple(arr.shape)]
+        digest = hashlib.sha1(arr.tobytes() + str(arr.shape).encode() + str(t).encode()).hexdigest()[:12]
         if digest not in self._globals:
             sym = self._unique(f"__const_{node_name}_{digest}")
             with ir.InsertionPoint.at_block_begin(self.module.body), ir.Location.unknown():
-                attr = ir.DenseElementsAttr.get(arr, type=t.mlir() and ir.RankedTensorType.get(list(arr.shape), t.dtype.mlir()))
-                memref.GlobalOp(sym, ir.TypeAttr.get(t.mlir()), sym_visibility="private",
-                                initial_value=attr, constant=True)
+                attr = dense_attr(arr, ir.RankedTensorType.get(list(arr.shape), t.dtype.mlir()))
+                g = memref.GlobalOp(sym, ir.TypeAttr.get(t.mlir()), sym_visibility="private",
+                                    initial_value=attr, constant=True)
+                if fixed:
+                    g.attributes["allo.elem"] = ir.StringAttr.get(fx.spec(dtype))
+                    if dtype.bits not in (8, 16, 32, 64):  # numpy cannot read an i17 attribute back: keep a copy
+                        c = arr.dtype.itemsize * 8
+                        g.attributes["allo.raw"] = ir.DenseElementsAttr.get(
+                            arr.view(f"int{c}"), type=ir.RankedTensorType.get(list(arr.shape), ir.IntegerType.get_signless(c)))
             self._globals[digest] = sym
         sym = self._globals[digest]
-        return Buffer(memref.get_global(t.mlir(), sym), t, node_name)
+        read = memref.get_global(t.mlir(), sym)
+        if fixed:
+            read.owner.attributes["allo.elem"] = ir.StringAttr.get(fx.spec(dtype))
+        return Buffer(read, t, node_name)
+
+
+def dense_attr(arr: np.ndarray, ttype):
+    """A DenseElementsAttr of ``arr``; integer widths the buffer protocol cannot carry (i17, i33: not
+    a power of two above 16 bits) go through the textual form."""
+    try:
+        return ir.DenseElementsAttr.get(arr, type=ttype)
+    except ValueError:
+        if arr.dtype.kind not in "iu":
+            raise
+        w = ir.IntegerType(ttype.element_type).width
+        vals = [int(v) - (1 << w) if int(v) >= 1 << (w - 1) else int(v) for v in arr.reshape(-1).tolist()]
+        body = "[" + ", ".join(map(str, vals)) + "]" if arr.ndim else str(vals[0])
+        if arr.ndim > 1:  # nested lists, row-major
+            nested = np.array(vals, dtype=object).reshape(arr.shape).tolist()
+            body = str(nested)
+        return ir.Attribute.parse(f"dense<{body}> : {ttype}")
+
+
+def dense_values(attr) -> np.ndarray:
+    """The values of an integer DenseElementsAttr as int64 (also for widths numpy cannot view)."""
+    try:
+        return np.array(ir.DenseElementsAttr(attr))
+    except (ValueError, TypeError, RuntimeError):
+        import re
+
+        t = ir.ShapedType(ir.DenseElementsAttr(attr).type)
+        nums = [int(x) for x in re.findall(r"-?\d+", str(attr).split(":")[0].replace("dense<", ""))]
+        shape = list(t.shape)
+        n = int(np.prod(shape)) if shape else 1
+        if len(nums) == 1 and n > 1:
+            nums = nums * n
+        return np.array(nums, dtype=np.int64).reshape(shape)

@@ -5,12 +5,13 @@ A type is a Python object usable in annotations: ``float32`` is a scalar type an
 signless, so the compiler picks signed or unsigned ops (divsi/divui, extsi/extui, ...)
 from these objects.
 
-``Fixed(W, I)`` follows ap_fixed semantics and is stored as a W-bit integer, which is why
-every type exposes ``storage_bits``: backends that lower fixed point to integers only need
-that and ``frac_bits``.
+``Fixed(bits, frac)`` has Allo's meaning (total and FRACTION bits; hls4ml's ``ap_fixed<16, 6>``
+counts integer bits and is ``Fixed(16, 10)``) and is stored as a ``bits``-wide integer, which is
+why every type exposes ``storage_bits``.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -179,20 +180,63 @@ class Index(DType):
         return np.dtype(np.int64)
 
 
-class Fixed(DType):
-    """ap_fixed<W, I>: W bits in total, I of them integer bits (sign included when signed).
+Q_MODES = ("TRN", "RND", "RND_ZERO", "RND_MIN_INF", "RND_INF", "RND_CONV", "TRN_ZERO")
+O_MODES = ("WRAP", "SAT", "SAT_ZERO", "SAT_SYM")
+MAX_FIXED_BITS = 64
 
-    Stored as a W-bit integer holding ``value * 2**(W - I)``. Truncation and wrap-around are the
-    defaults, as in ap_fixed; the arithmetic lowering arrives with the fixed-point backend work.
+
+class Fixed(DType):
+    """``Fixed(bits, frac)``: a signed fixed-point number of ``bits`` bits in total, ``frac`` of them
+    after the binary point, as in Allo (``allo.ir.types.Fixed(bits, fracs)``). The value is
+    ``raw * 2**-frac`` where ``raw`` is a ``bits``-wide two's complement integer.
+
+    hls4ml and Vitis spell the same type ``ap_fixed<W, I>`` with I = W - frac INTEGER bits:
+    ``ap_fixed<16, 6>`` is ``Fixed(16, 10)``; :func:`parse_precision` reads that spelling.
+    ``frac`` may exceed ``bits`` (all bits fractional, |x| < 2**(bits-frac-1)) or be negative
+    (a step of ``2**-frac``), as ap_fixed's I may be negative or exceed W.
+
+    ``q`` (quantisation) and ``o`` (overflow) apply whenever a value is converted INTO this type
+    (assignment, store, cast), never to the exact intermediate results of + - *. They are
+    ap_fixed's modes without the ``AP_`` prefix: q in TRN (default: toward minus infinity), RND
+    (half toward plus infinity), RND_ZERO, RND_MIN_INF, RND_INF, RND_CONV (half to even),
+    TRN_ZERO; o in WRAP (default), SAT, SAT_ZERO, SAT_SYM.
+
+    In MLIR a fixed value is its raw ``i<bits>`` integer; the fixed type travels in the
+    ``allo.fixed_*`` ops and ``allo.elem`` attributes (see ``allo_ext.passes.fixed_to_int``).
     """
 
-    def __init__(self, W: int, I: int, signed: bool = True):
-        if not (1 <= W <= 64):
-            raise ValueError(f"Fixed width W must be in 1..64, got {W}")
-        self.bits = W
-        self.int_bits = I
+    def __init__(self, bits: int, frac: int, q: str = "TRN", o: str = "WRAP", signed: bool = True):
+        bits, frac = int(bits), int(frac)
+        if not (1 <= bits <= MAX_FIXED_BITS) or (signed and bits < 2):
+            raise ValueError(f"{'Fixed' if signed else 'UFixed'} needs 1..{MAX_FIXED_BITS} bits in total (2.. when "
+                             f"signed), got bits={bits}")
+        if abs(frac) > 4 * MAX_FIXED_BITS:
+            raise ValueError(f"fraction bits must be within +-{4 * MAX_FIXED_BITS}, got frac={frac}")
+        q, o = str(q).upper().removeprefix("AP_"), str(o).upper().removeprefix("AP_")
+        if q not in Q_MODES:
+            raise ValueError(f"unknown quantisation mode {q!r}; one of {', '.join(Q_MODES)}")
+        if o not in O_MODES:
+            raise ValueError(f"unknown overflow mode {o!r}; one of {', '.join(O_MODES)}")
+        self.bits = bits
+        self.frac = frac
+        self.q, self.o = q, o
         self._signed = signed
-        self.name = f"{'' if signed else 'U'}Fixed({W}, {I})"
+        modes = "" if (q, o) == ("TRN", "WRAP") else f", {q!r}, {o!r}"
+        self.name = f"{'' if signed else 'U'}Fixed({bits}, {frac}{modes})"
+
+    # Allo's attribute name
+    @property
+    def fracs(self) -> int:
+        return self.frac
+
+    @property
+    def frac_bits(self) -> int:
+        return self.frac
+
+    @property
+    def int_bits(self) -> int:
+        """ap_fixed's I: integer bits, sign included."""
+        return self.bits - self.frac
 
     @property
     def is_fixed(self) -> bool:
@@ -202,9 +246,38 @@ class Fixed(DType):
     def signed(self) -> bool:
         return self._signed
 
+    def with_modes(self, q: str | None = None, o: str | None = None) -> "Fixed":
+        return Fixed(self.bits, self.frac, q or self.q, o or self.o, self._signed)
+
     @property
-    def frac_bits(self) -> int:
-        return self.bits - self.int_bits
+    def raw_min(self) -> int:
+        return -(1 << (self.bits - 1)) if self._signed else 0
+
+    @property
+    def raw_max(self) -> int:
+        return (1 << (self.bits - 1)) - 1 if self._signed else (1 << self.bits) - 1
+
+    @property
+    def min(self) -> float:
+        return self.raw_min * 2.0 ** -self.frac
+
+    @property
+    def max(self) -> float:
+        return self.raw_max * 2.0 ** -self.frac
+
+    @property
+    def eps(self) -> float:
+        return 2.0 ** -self.frac
+
+    def ap_type(self) -> str:
+        """The C++ type: ``ap_fixed<W, I, AP_Q, AP_O>`` (modes omitted when they are the defaults)."""
+        base = f"ap_{'' if self._signed else 'u'}fixed<{self.bits}, {self.int_bits}"
+        if (self.q, self.o) != ("TRN", "WRAP"):
+            base += f", AP_{self.q}, AP_{self.o}"
+        return base + ">"
+
+    def spec(self) -> str:
+        return f"{'s' if self._signed else 'u'}fixed<{self.bits},{self.frac},{self.q},{self.o}>"
 
     def mlir(self):
         from torch_mlir import ir
@@ -212,13 +285,59 @@ class Fixed(DType):
         return ir.IntegerType.get_signless(self.bits)
 
     @property
-    def numpy(self) -> np.dtype:
+    def storage_numpy(self) -> np.dtype:
+        """The numpy container of the raw integer (the smallest of 8/16/32/64 bits holding it)."""
         width = next(w for w in (8, 16, 32, 64) if w >= self.bits)
         return np.dtype(("int" if self._signed else "uint") + str(width))
 
+    @property
+    def numpy(self) -> np.dtype:
+        """Compiled kernels take and return fixed-point arrays as float64 (exact up to 53 bits):
+        inputs are quantised with the type's modes, outputs are the exact values."""
+        return np.dtype(np.float64)
 
-def UFixed(W: int, I: int) -> Fixed:
-    return Fixed(W, I, signed=False)
+    def __call__(self, x):
+        from .fixed import dequantize, quantize
+
+        return dequantize(quantize(np.asarray(x, dtype=np.float64), self), self)
+
+
+def UFixed(bits: int, frac: int, q: str = "TRN", o: str = "WRAP") -> Fixed:
+    """``UFixed(bits, frac)``: unsigned, as Allo's; hls4ml's ``ap_ufixed<W, I>`` is ``UFixed(W, W - I)``."""
+    return Fixed(bits, frac, q, o, signed=False)
+
+
+_AP = re.compile(r"\s*ap_(u?)(fixed|int)\s*<\s*(-?\d+)\s*(?:,\s*(-?\d+)\s*)?(?:,\s*(?:AP_)?(\w+)\s*)?"
+                 r"(?:,\s*(?:AP_)?(\w+)\s*)?(?:,\s*(\d+)\s*)?>\s*")
+
+
+def parse_precision(p) -> DType:
+    """A type from a DType (returned as is) or hls4ml's spelling: ``"ap_fixed<16,6>"`` is
+    ``Fixed(16, 10)``; also ``ap_ufixed<W,I>``, ``ap_int<W>``, ``ap_uint<W>``,
+    ``ap_fixed<W,I,AP_RND,AP_SAT>`` (modes, with or without ``AP_``), ``float32``/``float``."""
+    if isinstance(p, DType):
+        return p
+    if not isinstance(p, str):
+        raise TypeError(f"a precision is a type (e.g. Fixed(16, 10)) or a string such as 'ap_fixed<16,6>', got {p!r}")
+    s = p.strip()
+    named = {"float": float32, "float32": float32, "float64": float64, "double": float64}
+    if s in named:
+        return named[s]
+    m = _AP.fullmatch(s)
+    if m is None:
+        raise ValueError(f"cannot read precision {p!r}: expected e.g. 'ap_fixed<16,6>', 'ap_ufixed<8,0>', "
+                         "'ap_fixed<16,6,AP_RND,AP_SAT>', 'ap_int<8>' or 'float32'")
+    uns, kind, w, i, q, o, n = m.groups()
+    w = int(w)
+    if kind == "int":
+        if i is not None:
+            raise ValueError(f"cannot read precision {p!r}: ap_int takes one parameter, the width")
+        return Int(w, signed=not uns)
+    if i is None:
+        raise ValueError(f"cannot read precision {p!r}: ap_{uns}fixed needs <W, I> (total and integer bits)")
+    if n not in (None, "0"):
+        raise ValueError(f"cannot read precision {p!r}: the saturation-bit count N is not supported (only 0)")
+    return Fixed(w, w - int(i), q or "TRN", o or "WRAP", signed=not uns)
 
 
 @dataclass(frozen=True)

@@ -49,3 +49,12 @@ class LiteralSelect:
     cond: TV
     a: Literal
     b: Literal
+
+
+@dataclass
+class Table:
+    """A constant array of a given element type (``table(values, T)`` in a kernel's closure): with a
+    fixed-point type, the values are quantised to it at compile time (lookup tables for exp, 1/x)."""
+
+    values: object
+    dtype: DType

@@ -101,7 +101,7 @@ class Mem:
     kind: str          # "array", "scalar" (a C variable) or "cell" (a one-element array: name[0])
     elem_t: object     # MLIR element type
     const: bool = False
-    fixed: bool = False
+    fxt: object = None  # the Fixed type of its elements (their C type is then ap_fixed)
     sink: bool = False  # a scalar nobody reads: its stores are dead and not printed
 
     def access(self, idx: list[str]) -> str:

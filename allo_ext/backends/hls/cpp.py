@@ -4,8 +4,10 @@ runtime helpers whose semantics C++ lacks (NaN-propagating max/min, floor divisi
 MLIR integers are signless. Every SSA integer value is held in a *signed* C type of its width
 (``int8_t`` ... ``int64_t``, ``ap_int<N>`` for odd widths); the ops that read their operands as
 unsigned (``divui``, ``cmpi ult``, ``uitofp`` ...) cast to the unsigned type of the same width.
-Arrays at kernel boundaries keep the declared Python type (``uint8_t``, ``ap_fixed<W, I>``), and
-loads from them are cast to the signless representation.
+Arrays at kernel boundaries keep the declared Python type (``uint8_t``), and loads from them are
+cast to the signless representation. Fixed-point values are the exception: they are ``ap_fixed<W,
+W - frac, Q, O>`` everywhere (buffers, scalars, temporaries), so that C simulation computes with
+Xilinx's ap_fixed library (see ``fixed_ops.py`` here).
 """
 from __future__ import annotations
 
@@ -182,7 +184,7 @@ def dtype_ctype(d: DType, needs: Needs) -> str:
     """The C element type of a kernel-level array of our type ``d`` (signedness and fixed point kept)."""
     if d.is_fixed:
         needs.headers.add("ap_fixed.h")
-        return f"ap_{'' if d.signed else 'u'}fixed<{d.bits}, {d.int_bits}>"
+        return d.ap_type()
     if d.is_float:
         return "float" if d.bits == 32 else "double"
     if d.is_index:
@@ -268,26 +270,11 @@ template <typename To, typename From> static inline To allo_bitcast(From x) {
   std::memcpy(&y, &x, sizeof(To));
   return y;
 }""",
-    "fixed_bits": """\
-// Fixed-point arrays at the kernel boundary hold the W bits the integer-lowered IR computes on.
-template <int W, int I, ap_q_mode Q, ap_o_mode O, int N>
-static inline ap_int<W> allo_bits(const ap_fixed<W, I, Q, O, N> &x) {
-  ap_int<W> r;
-  r.range(W - 1, 0) = x.range(W - 1, 0);
-  return r;
-}
-template <int W, int I, ap_q_mode Q, ap_o_mode O, int N>
-static inline ap_uint<W> allo_bits(const ap_ufixed<W, I, Q, O, N> &x) {
-  ap_uint<W> r;
-  r.range(W - 1, 0) = x.range(W - 1, 0);
-  return r;
-}
-template <int W, int I, ap_q_mode Q, ap_o_mode O, int N, typename V>
-static inline void allo_set_bits(ap_fixed<W, I, Q, O, N> &x, V v) {
-  x.range(W - 1, 0) = ap_int<W>(v).range(W - 1, 0);
-}
-template <int W, int I, ap_q_mode Q, ap_o_mode O, int N, typename V>
-static inline void allo_set_bits(ap_ufixed<W, I, Q, O, N> &x, V v) {
-  x.range(W - 1, 0) = ap_uint<W>(v).range(W - 1, 0);
+    "fixed_raw": """\
+// A fixed-point constant from its raw bits (for constants wider than a double's mantissa).
+template <typename T, int W> static inline T allo_fixed_raw(unsigned long long raw) {
+  T x;
+  x.range(W - 1, 0) = ap_uint<W>(raw);
+  return x;
 }""",
 }

@@ -120,8 +120,8 @@ def wrapper_source(hls: HLSModule, stack_bytes: int) -> str:
             if cpp.is_plain(p.ctype):
                 call_args.append(f"allo_a.{p.name}")
             else:
-                pre.append(f"{p.ctype} {p.name}_v; " + (f"allo_set_bits({p.name}_v, allo_a.{p.name});"
-                                                        if "fixed" in p.ctype else f"{p.name}_v = allo_a.{p.name};"))
+                # ap types convert from the numpy value (fixed point: from a double, with the type's modes)
+                pre.append(f"{p.ctype} {p.name}_v; {p.name}_v = allo_a.{p.name};")
                 call_args.append(f"{p.name}_v")
             continue
         fields.append(f"{const}{raw} *{p.name};")
@@ -135,14 +135,14 @@ def wrapper_source(hls: HLSModule, stack_bytes: int) -> str:
         if cpp.is_plain(p.ctype) and p.ctype == raw:
             src = item
         else:  # ap types: convert element by element through a temporary
-            tmp, fixed = f"{p.name}_t", "fixed" in p.ctype
+            # ap types: convert element by element through a temporary (fixed point from and to double,
+            # by ap_fixed's own conversions: quantised with the type's modes on the way in, exact out)
+            tmp = f"{p.name}_t"
             pre.append(f"std::vector<{p.ctype}> {tmp}({size});")
             if not p.is_output:
-                conv = (f"allo_set_bits({tmp}[allo_e], {item}[allo_e])" if fixed
-                        else f"{tmp}[allo_e] = {item}[allo_e]")
-                pre.append(f"for (int64_t allo_e = 0; allo_e < {size}; ++allo_e) {conv};")
+                pre.append(f"for (int64_t allo_e = 0; allo_e < {size}; ++allo_e) {tmp}[allo_e] = {item}[allo_e];")
             else:
-                val = f"allo_bits({tmp}[allo_e])" if fixed else f"{tmp}[allo_e]"
+                val = f"{tmp}[allo_e].to_double()" if "fixed" in p.ctype else f"{tmp}[allo_e]"
                 post.append(f"for (int64_t allo_e = 0; allo_e < {size}; ++allo_e) {item}[allo_e] = ({raw}){val};")
             src = f"{tmp}.data()"
         if len(p.shape) >= 2:
@@ -349,6 +349,9 @@ class CSimModule:
         if len(args) != len(self.inputs):
             raise CallError(f"kernel '{self.name}' takes {len(self.inputs)} argument(s) ({self._signature()}), "
                             f"got {len(args)}")
+        # fixed point travels as float64 (see numpy_dtype): accept any real array for it
+        args = [np.asarray(a, dtype=np.float64) if p.is_array and p.dtype is not None and p.dtype.is_fixed
+                and np.asarray(a).dtype.kind in "fiu" else a for p, a in zip(self.inputs, args)]
         plan = BatchPlan(self.name, self.inputs, args)
         packed, keep = [], []
         for p, a, batched in zip(self.inputs, args, plan.batched):

@@ -21,9 +21,11 @@ from torch_mlir import ir
 
 from ...lang.compiler import kernel_signature
 from ...lang.errors import AlloError
+from ...lang.fixed import dequantize, from_spec, from_storage
+from ...lang.module import dense_values
 from ...lang.types import ArrayType, from_numpy
 from . import cpp
-from .common import EmitError, FuncInfo, Mem, Port, funcs_of, loc_str, memref_elem, memref_shape, param_decl, walk
+from .common import EmitError, FuncInfo, Mem, Port, attr_str, funcs_of, loc_str, memref_elem, memref_shape, param_decl, walk
 from .cpp import Needs
 from .function import FunctionEmitter
 
@@ -81,12 +83,15 @@ class HLSModule:
 
 # ---------------------------------------------------------------------------- module emitter
 class ModuleEmitter:
-    def __init__(self, module: ir.Module, top: str, py_functions: dict | None = None, interface: str = "vitis"):
+    def __init__(self, module: ir.Module, top: str, py_functions: dict | None = None, interface: str = "vitis",
+                 signatures: dict | None = None):
         if interface not in INTERFACES:
             raise AlloError(f"unknown HLS interface {interface!r}; choose one of {INTERFACES} "
                             "('vitis': extern \"C\" kernel with m_axi/s_axilite ports; 'ip': ap_memory ports)")
         self.module, self.top, self.interface = module, top, interface
         self.py = py_functions or {}
+        # (names, arg types, result types) of functions with no Python source (the frontend's top)
+        self.known_sigs = signatures or {}
         self.funcs = funcs_of(module)
         if top not in self.funcs:
             raise EmitError(f"no function '{top}' in the module; functions: {', '.join(self.funcs)}")
@@ -159,8 +164,8 @@ class ModuleEmitter:
         """(arg names, arg dtypes-or-None, result dtypes-or-None) from the Python kernel, if known."""
         if sym not in self.sigs:
             fn = self.py.get(sym)
-            if fn is not None:
-                names, ats, rts = kernel_signature(fn)
+            if fn is not None or sym in self.known_sigs:
+                names, ats, rts = kernel_signature(fn) if fn is not None else self.known_sigs[sym]
                 self.sigs[sym] = (names, [t.dtype if isinstance(t, ArrayType) else t for t in ats],
                                   [t.dtype if isinstance(t, ArrayType) else t for t in rts])
             else:
@@ -217,7 +222,7 @@ class ModuleEmitter:
         out += [f"#include <{h}>" for h in sorted(std)]
         out += ["", "// Loop labels name the loops in Vitis HLS reports; g++ never jumps to them.",
                 '#pragma GCC diagnostic ignored "-Wunused-label"', ""]
-        for h in ("maximum", "minimum", "floordiv", "ceildiv", "floormod", "bitcast", "fixed_bits"):
+        for h in ("maximum", "minimum", "floordiv", "ceildiv", "floormod", "bitcast", "fixed_raw"):
             if h in self.needs.helpers:
                 out += cpp.HELPERS[h].split("\n") + [""]
         return out
@@ -251,13 +256,23 @@ class ModuleEmitter:
             data = None
             if "initial_value" in o.attributes and not str(o.attributes["initial_value"]) == "uninitialized":
                 dense = ir.DenseElementsAttr(o.attributes["initial_value"])
-                data = np.array(dense)
+                data = np.array(ir.DenseElementsAttr(o.attributes["allo.raw"])) if "allo.raw" in o.attributes \
+                    else dense_values(o.attributes["initial_value"])
                 if dense.is_splat or data.size != int(np.prod(shape, dtype=np.int64)):
                     data = np.full(shape, data.reshape(-1)[0], dtype=data.dtype)
                 data = data.reshape(shape)
-            elem = (cpp.dtype_ctype(from_numpy(data.dtype), self.needs) if data is not None and data.dtype != np.bool_
-                    else cpp.scalar_ctype(elem_t, self.needs))
-            self.globals[sym] = Mem(name, elem, shape, "array" if shape else "cell", elem_t, const=const)
+            fxt = from_spec(attr_str(o, "allo.elem")) if "allo.elem" in o.attributes else None
+            if fxt is not None:  # raw integers in MLIR, their exact values in C++
+                elem = cpp.dtype_ctype(fxt, self.needs)
+                if data is not None:
+                    if fxt.bits > 53:
+                        raise EmitError(f"constant array '{sym}' of {fxt}: fixed-point weights wider than 53 bits "
+                                        "have no exact C++ initialiser here; use at most 53 bits")
+                    data = dequantize(from_storage(data, fxt), fxt)
+            else:
+                elem = (cpp.dtype_ctype(from_numpy(data.dtype), self.needs)
+                        if data is not None and data.dtype != np.bool_ else cpp.scalar_ctype(elem_t, self.needs))
+            self.globals[sym] = Mem(name, elem, shape, "array" if shape else "cell", elem_t, const=const, fxt=fxt)
             items.append((name, elem, shape, data, const))
         if not items:
             return ""
@@ -268,7 +283,8 @@ class ModuleEmitter:
         out += [f"#include <{h}>" for h in sorted(self.needs.headers & {"ap_int.h", "ap_fixed.h"})]
         for name, elem, shape, data, const in items:
             dims = "".join(f"[{d}]" for d in shape) if shape else "[1]"
-            init = "{}" if data is None else _initializer(data if shape else data.reshape(1), elem_float_bits(elem))
+            fbits = 64 if "fixed" in elem else elem_float_bits(elem)
+            init = "{}" if data is None else _initializer(data if shape else data.reshape(1), fbits)
             out += ["", f"{'static const' if const else 'static'} {elem} {name}{dims} = {init};"]
         out += ["", "#endif  // ALLO_KERNEL_WEIGHTS_H"]
         return "\n".join(out) + "\n"
@@ -297,10 +313,11 @@ def _scalar_text(x, fbits: int) -> str:
 
 
 # ---------------------------------------------------------------------------- entry point
-def emit_module(module: ir.Module, top: str, py_functions: dict | None = None, interface: str = "vitis") -> HLSModule:
+def emit_module(module: ir.Module, top: str, py_functions: dict | None = None, interface: str = "vitis",
+                signatures: dict | None = None) -> HLSModule:
     """HLS C++ of ``module`` with ``top`` as the kernel. ``py_functions`` (symbol -> Python kernel)
     supplies the declared element types (signedness, fixed point) of each kernel's arguments."""
-    return ModuleEmitter(module, top, py_functions, interface).emit()
+    return ModuleEmitter(module, top, py_functions, interface, signatures).emit()
 
 
 def build_vhls(schedule, interface: str = "vitis") -> HLSModule:
@@ -311,7 +328,8 @@ def build_vhls(schedule, interface: str = "vitis") -> HLSModule:
         raise AlloError(f"the HLS backend does not build reuse/write-back buffers or fused producer loops yet; "
                         f"this schedule asks for {', '.join(hints)} (the llvm target runs it, with the same results)")
     with schedule.context:
-        mod = emit_module(schedule.module, schedule.top, schedule.mb.py_functions, interface)
+        mod = emit_module(schedule.module, schedule.top, schedule.mb.py_functions, interface,
+                          {k: v for k, v in schedule.mb.signatures.items() if k not in schedule.mb.py_functions})
     mod.schedule = schedule
     return mod
 

@@ -10,18 +10,20 @@ import numpy as np
 from torch_mlir import ir
 
 from ...lang.errors import AlloError
+from ...lang.fixed import from_spec
 from ...lang.types import DType
 from . import cpp
 from .common import (DROPPED, EmitError, Mem, Port, attr_int, attr_str, ctype_bytes, is_barrier, is_memref, loc_str,
                      memref_elem, memref_shape, param_decl)
 from .cpp import E
+from .fixed_ops import FixedOps
 from .scalar_ops import ScalarOps
 
 if TYPE_CHECKING:
     from .emit import ModuleEmitter
 
 
-class FunctionEmitter(ScalarOps):
+class FunctionEmitter(FixedOps, ScalarOps):
     def __init__(self, me: "ModuleEmitter", sym: str):
         self.me, self.sym = me, sym
         self.f = me.funcs[sym]
@@ -29,6 +31,7 @@ class FunctionEmitter(ScalarOps):
         self.source = me.source_of(sym) or "?"
         self.is_top = sym == me.top
         self.vals: dict = {}       # ir.Value -> E
+        self.fx: dict = {}         # ir.Value -> Fixed: raw integers in MLIR that are ap_fixed values here
         self.mems: dict = {}       # ir.Value -> Mem
         self.nonneg: set = set()   # index values known to be >= 0 (loop ivs with non-negative bounds)
         self.names: set = set(me.reserved)  # non-loop names declared so far
@@ -129,9 +132,17 @@ class FunctionEmitter(ScalarOps):
             self.vals[r] = expr
             return
         name = self.temp()
-        ctype = ctype or self.ct(r.type)
+        ctype = ctype or self.value_ctype(r)
         self.line(f"{ctype} {name} = {expr.text};")
         self.vals[r] = E(name, ctype=ctype)
+
+    def value_ctype(self, r) -> str:
+        t = self.fx.get(r)
+        return cpp.dtype_ctype(t, self.me.needs) if t is not None else self.ct(r.type)
+
+    def note_fixed(self, r, t):
+        if t is not None:
+            self.fx[r] = t
 
     def v(self, value) -> E:
         try:
@@ -163,27 +174,24 @@ class FunctionEmitter(ScalarOps):
                 shape, elem_t = memref_shape(a.type), memref_elem(a.type)
                 elem = cpp.dtype_ctype(dt, self.me.needs) if isinstance(dt, DType) else self.ct(elem_t)
                 const = k not in self.me.written[self.sym]
-                m = Mem(cname, elem, shape, "array" if shape else "cell", elem_t, const=const,
-                        fixed=isinstance(dt, DType) and dt.is_fixed)
+                m = Mem(cname, elem, shape, "array" if shape else "cell", elem_t, const=const, fxt=_fx(dt))
                 self.mems[a] = m
                 p = Port(cname, elem, shape, True, False, dt, const=const)
             else:
                 # Only the top keeps the declared scalar type (its callers are the host or the csim wrapper);
                 # callees take the signless representation their callers hold.
                 canon = self.ct(a.type)
-                declared = isinstance(dt, DType) and self.is_top
+                declared = isinstance(dt, DType) and (self.is_top or dt.is_fixed)
                 ctype = cpp.dtype_ctype(dt, self.me.needs) if declared else canon
-                if declared and dt.is_fixed:
-                    self.me.needs.helpers.add("fixed_bits")
-                    self.vals[a] = cpp.cast(canon, cpp.call("allo_bits", E(cname)))
+                if _fx(dt) is not None:
+                    self.fx[a] = dt
+                    self.vals[a] = E(cname, ctype=ctype)
                 else:
                     self.vals[a] = cpp.cast(canon, E(cname, ctype=ctype))
                 p = Port(cname, ctype, (), False, False, dt)
             params.append((p, n, a))
         outs = self.bind_results(ret.operation, ops, res_dtypes)
         self.ports = [p for p, _, _ in params] + [p for p, _ in outs]
-        if any(p.dtype is not None and getattr(p.dtype, "is_fixed", False) for p in self.ports):
-            self.me.needs.helpers.add("fixed_bits")  # the csim wrapper converts raw bits with it
         sig = ", ".join(param_decl(p) for p in self.ports)
         self.loc = self.source
         ext = 'extern "C" ' if self.is_top and self.me.interface == "vitis" else ""
@@ -254,8 +262,7 @@ class FunctionEmitter(ScalarOps):
             else:
                 base = "out" if len(operands) == 1 else f"out{k}"
             name = self.fresh(base)
-            m = Mem(name, elem, shape, "array" if shape else "cell", elem_t,
-                    fixed=isinstance(dt, DType) and dt.is_fixed)
+            m = Mem(name, elem, shape, "array" if shape else "cell", elem_t, fxt=_fx(dt))
             if bindable:
                 self.bound[v] = m
             else:
@@ -303,10 +310,9 @@ class FunctionEmitter(ScalarOps):
 
     def load_expr(self, m: Mem, idx: list[str], elem_t) -> E:
         base = E(m.access(idx), ctype=m.elem)
+        if m.fxt is not None:
+            return base
         canon = self.ct(elem_t)
-        if m.fixed:
-            self.me.needs.helpers.add("fixed_bits")
-            return cpp.cast(canon, cpp.call("allo_bits", base))
         if m.elem != canon:
             return cpp.cast(canon, base)
         return base
@@ -317,21 +323,19 @@ class FunctionEmitter(ScalarOps):
         if m.const:
             raise EmitError(f"{self.loc}: in kernel '{self.sym}': writes to '{m.name}', which is a constant "
                             "(a weight array or a read-only input)")
-        if m.fixed:
-            self.me.needs.helpers.add("fixed_bits")
-            self.line(f"allo_set_bits({m.access(idx)}, {val.text});")
-        else:
-            self.line(f"{m.access(idx)} = {val.text};")
+        self.line(f"{m.access(idx)} = {val.text};")
 
     def op_affine_load(self, op, pos):
         m = self.mem(op.operands[0], op)
         amap = ir.AffineMapAttr(op.attributes["map"]).value
         idx = [e.text for e, _ in self.map_results(amap, list(op.operands)[1:])]
+        self.note_fixed(op.results[0], m.fxt)
         self.define(op, pos, self.load_expr(m, idx, memref_elem(op.operands[0].type)))
 
     def op_memref_load(self, op, pos):
         m = self.mem(op.operands[0], op)
         idx = [self.v(x).text for x in list(op.operands)[1:]]
+        self.note_fixed(op.results[0], m.fxt)
         self.define(op, pos, self.load_expr(m, idx, memref_elem(op.operands[0].type)))
 
     def op_affine_store(self, op, pos):
@@ -353,15 +357,16 @@ class FunctionEmitter(ScalarOps):
         if r in self.bound:
             self.mems[r] = self.bound[r]
             return
-        elem = self.local_elem(r, elem_t)
+        fxt = from_spec(attr_str(op, "allo.elem")) if "allo.elem" in op.attributes else None
+        elem = cpp.dtype_ctype(fxt, self.me.needs) if fxt is not None else self.local_elem(r, elem_t)
         if not shape:
             reads = [u for u in r.uses if u.owner.operation.name in ("memref.load", "affine.load", "func.call")]
-            m = Mem(self.fresh(src), elem, (), "scalar", elem_t, sink=not reads)
+            m = Mem(self.fresh(src), elem, (), "scalar", elem_t, sink=not reads, fxt=fxt)
             self.mems[r] = m
             if not m.sink:
                 self.line(f"{m.decl()};")
             return
-        m = Mem(self.fresh(src), elem, shape, "array", elem_t)
+        m = Mem(self.fresh(src), elem, shape, "array", elem_t, fxt=fxt)
         self.mems[r] = m
         self.me.local_bytes += int(np.prod(shape, dtype=np.int64)) * ctype_bytes(elem)
         self.line(f"{m.decl()};")
@@ -443,14 +448,14 @@ class FunctionEmitter(ScalarOps):
                     shape, elem_t = (), r.type
                 elem = cpp.dtype_ctype(dt, self.me.needs) if isinstance(dt, DType) else self.ct(elem_t)
                 name = self.fresh(f"{self.me.cpp_names[callee]}_out{k if len(op.results) > 1 else ''}")
-                m = Mem(name, elem, shape, "array" if shape else "cell", elem_t,
-                        fixed=isinstance(dt, DType) and dt.is_fixed)
+                m = Mem(name, elem, shape, "array" if shape else "cell", elem_t, fxt=_fx(dt))
                 dims = "".join(f"[{d}]" for d in shape) if shape else "[1]"
                 self.line(f"{elem} {name}{dims};")
                 self.me.local_bytes += int(np.prod(shape or (1,), dtype=np.int64)) * ctype_bytes(elem)
             if is_memref(r.type):
                 self.mems[r] = m
             else:
+                self.note_fixed(r, m.fxt)
                 self.vals[r] = self.load_expr(m, [], r.type)
             args.append(m.name)
         self.line(f"{self.me.cpp_names[callee]}({', '.join(args)});")
@@ -465,7 +470,7 @@ class FunctionEmitter(ScalarOps):
                 m = unbound[k]
                 self.copy_nest(self.mem(v, op), m, memref_elem(v.type), f"copy_{m.name}")
             else:
-                m = Mem(port.name, port.ctype, (), "cell", v.type, fixed=port.dtype is not None and port.dtype.is_fixed)
+                m = Mem(port.name, port.ctype, (), "cell", v.type, fxt=_fx(port.dtype))
                 self.store_line(m, [], self.v(v))
 
     # -- control flow
@@ -599,3 +604,7 @@ def _offset_of_d0(e) -> int | None:
         return e.rhs.value
     return None
 
+
+
+def _fx(dt):
+    return dt if isinstance(dt, DType) and dt.is_fixed else None

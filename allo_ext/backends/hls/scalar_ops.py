@@ -141,6 +141,7 @@ class ScalarOps:
         c, a, b = (self.v(x) for x in op.operands)
         if is_memref(op.results[0].type):
             raise self.err(op, "select between arrays has no HLS C++ form")
+        self.note_fixed(op.results[0], self.fx.get(op.operands[1]))
         self.define(op, pos, cpp.select(c, a, b))
 
     def _minmax(self, op, pos, fn, unsigned=False):

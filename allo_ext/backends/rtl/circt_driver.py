@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from ...lang.errors import AlloError, ToolNotFoundError
-from .sv import flatten_structs
+from .sv import flatten_structs, signed_multipliers
 
 STAGE_SCRIPT = Path(__file__).with_name("circt_stage.py")
 BUFFER_STRATEGIES = ("cycles", "all", "allFIFO")
@@ -54,4 +54,4 @@ def to_verilog(mlir_text: str, top: str, buffer_strategy: str = "cycles", timeou
     if not sv.strip() or f"module {top}" not in sv:
         raise CIRCTError(f"rtl: CIRCT wrote {'an empty file' if not sv.strip() else 'no module ' + repr(top)} "
                          f"for kernel '{top}' without reporting an error; refusing to continue")
-    return flatten_structs(sv)
+    return signed_multipliers(flatten_structs(sv))

@@ -43,6 +43,7 @@ class Port:
     role: str  # "in", "out" or "rom"
     data: np.ndarray | None = None  # contents of a ROM (a constant global turned into a port)
     hw_index: int | None = None  # the design's memory port group in<k>; None if the design never accesses it
+    width: int | None = None  # element bits when they differ from dtype's (ROMs of odd widths)
 
     @property
     def is_array(self) -> bool:
@@ -54,7 +55,7 @@ class Port:
 
     @property
     def bits(self) -> int:
-        return self.dtype.storage_bits
+        return self.width or self.dtype.storage_bits
 
 
 @dataclass
@@ -156,7 +157,7 @@ def _copies_to_loops(func):
 
 
 # ---------------------------------------------------------------------- constant globals -> ROM ports
-def _globals_to_ports(module, func) -> list[tuple[str, np.ndarray]]:
+def _globals_to_ports(module, func) -> list[tuple[str, np.ndarray, int]]:
     """Every ``memref.get_global`` becomes a new memref argument (get_global crashes lower-cf-to-handshake)."""
     globals_ = {}
     for op in module.body.operations:
@@ -171,12 +172,10 @@ def _globals_to_ports(module, func) -> list[tuple[str, np.ndarray]]:
             if "initial_value" not in g.attributes or "constant" not in g.attributes:
                 raise AlloError(f"rtl: global '{sym}' is not a constant with an initial value; only constant "
                                 "tables can become ROM ports")
-            data = np.array(ir.DenseElementsAttr(g.attributes["initial_value"]))
             mt = ir.MemRefType(op.results[0].type)
-            if data.shape != tuple(mt.shape):
-                data = np.broadcast_to(data, tuple(mt.shape)).copy()  # splat constants
+            data = _global_values(g.attributes["initial_value"], tuple(mt.shape), mt.element_type, sym)
             by_sym[sym] = block.add_argument(op.results[0].type, op.location)
-            roms.append((sym, data))
+            roms.append((sym, data, ir.IntegerType(mt.element_type).width))
         op.results[0].replace_all_uses_with(by_sym[sym])
         op.erase()
     if roms:
@@ -185,6 +184,40 @@ def _globals_to_ports(module, func) -> list[tuple[str, np.ndarray]]:
                                   list(ft.results))
         func.attributes["function_type"] = ir.TypeAttr.get(new)
     return roms
+
+
+def _global_values(attr, shape: tuple, elem, sym: str) -> np.ndarray:
+    """The integers of a constant global as int64. The Python bindings' buffer view only knows the
+    widths 8/16/32/64 (fixed-point tables are i13, i15, ...), so odd widths are read from the
+    attribute's text: a hex blob of little-endian elements of ceil(bits/8) bytes, an element list,
+    or a splat."""
+    if not isinstance(elem, ir.IntegerType) and "IntegerType" not in type(elem).__name__:
+        elem = ir.IntegerType(elem)
+    bits = elem.width
+    if bits in (8, 16, 32, 64):
+        data = np.array(ir.DenseElementsAttr(attr)).astype(np.int64)
+        return np.broadcast_to(data, shape).copy() if data.shape != shape else data
+    text = str(attr)
+    n = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    m = re.match(r'dense<"0x([0-9A-Fa-f]*)">', text)
+    if m:
+        raw = bytes.fromhex(m.group(1))
+        width = (bits + 7) // 8
+        vals = [int.from_bytes(raw[i:i + width], "little") for i in range(0, len(raw), width)]
+    else:
+        m = re.match(r"dense<(.*)>\s*:", text, re.S)
+        if not m:
+            raise AlloError(f"rtl: cannot read the initial value of global '{sym}': {text[:200]}")
+        body = m.group(1).replace("true", "1").replace("false", "0")
+        vals = [int(v) for v in re.findall(r"-?\d+", body)]
+    if len(vals) == 1 and n > 1:
+        vals = vals * n
+    if len(vals) != n:
+        raise AlloError(f"rtl: global '{sym}' holds {len(vals)} values for shape {shape}")
+    mask = (1 << bits) - 1
+    vals = [v & mask for v in vals]
+    vals = [v - (1 << bits) if bits > 1 and v >> (bits - 1) else v for v in vals]  # as signed, for clarity
+    return np.array(vals, dtype=np.int64).reshape(shape)
 
 
 # ---------------------------------------------------------------------- N-D memrefs -> 1-D
@@ -246,6 +279,50 @@ def _flatten_memrefs(func):
     block = func.regions[0].blocks[0]
     func.attributes["function_type"] = ir.TypeAttr.get(
         ir.FunctionType.get([a.type for a in block.arguments], list(ft.results)))
+
+
+# ---------------------------------------------------------------------- one port per memory argument
+_ACCESS = ("affine.load", "affine.store", "memref.load", "memref.store")
+
+
+def _one_port_per_argument(func, roles: list[str]):
+    """A memref argument accessed by more than one load/store, placed before another memref
+    argument, makes handshake-lower-extmem-to-hw build a broken function (null types, or "block
+    argument is not used by an extmemory"; llvm/circt#9807). Such an argument gets a local copy:
+    inputs are copied in by one loop, outputs copied out by one loop at the end, so the argument
+    itself has exactly one port; the local buffer (an on-chip memory) takes the many ports.
+    The last memref argument is exempt: the bug needs a later one."""
+    from torch_mlir.dialects import affine
+
+    block = func.regions[0].blocks[0]
+    args = [a for a in block.arguments if _is(ir.MemRefType, a.type)]
+    ret = list(block.operations)[-1]
+    for k, a in enumerate(args[:-1]):
+        users = [u.owner for u in a.uses]
+        if sum(u.name in _ACCESS for u in users) <= 1:
+            continue
+        mt = ir.MemRefType(a.type)
+        first = list(block.operations)[0]
+        with ir.Location.unknown():
+            with ir.InsertionPoint(first):
+                buf = memref.alloc(mt, [], [])
+            a.replace_all_uses_with(buf)
+            n = mt.shape[0]
+            if roles[k] == "out":
+                ip = ir.InsertionPoint(ret)
+                src, dst = buf, a
+            else:
+                ip = ir.InsertionPoint(first)
+                src, dst = a, buf
+            with ip:
+                lp = affine.AffineForOp(0, n, 1)
+                with ir.InsertionPoint(lp.body):
+                    v = memref.load(src, [lp.induction_variable])
+                    memref.store(v, dst, [lp.induction_variable])
+                    affine.AffineYieldOp([])
+            if roles[k] != "out":
+                # the alloc must dominate the copy loop
+                buf.owner.move_before(lp.operation)
 
 
 # ---------------------------------------------------------------------- after cf: expansions
@@ -393,6 +470,8 @@ def lower(schedule, narrow_index: bool = True) -> Lowered:
         _copies_to_loops(func)
         roms = _globals_to_ports(module, func)
         _flatten_memrefs(func)
+        roles = ["in"] * len(arg_types) + ["out"] * len(res_types) + ["rom"] * len(roms)
+        _one_port_per_argument(func, roles)
         _run(module, TO_CF, "affine and scf to cf", top)
         func = _top_func(module, top)
         _expand_minmax_div(func)
@@ -416,9 +495,9 @@ def lower(schedule, narrow_index: bool = True) -> Lowered:
     text = re.sub(r" overflow<[a-z, ]+>", "", text)
     ports = [Port(n, t.dtype, t.shape, "in") for n, t in zip(names, arg_types)]
     ports += [Port(f"out{k}" if len(res_types) > 1 else "out", t.dtype, t.shape, "out") for k, t in enumerate(res_types)]
-    from ...lang.types import from_numpy
+    from ...lang.types import int64
 
-    ports += [Port(sym.lstrip("_"), from_numpy(d.dtype), d.shape, "rom", d) for sym, d in roms]
+    ports += [Port(sym.lstrip("_"), int64, d.shape, "rom", d, width=w) for sym, d, w in roms]
     for k, hw in enumerate(used):
         ports[k].hw_index = hw
     return Lowered(top, text, ports, bits)

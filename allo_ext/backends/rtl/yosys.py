@@ -31,6 +31,13 @@ class Resources(dict):
 
     cells: dict
     log: str
+    module = None  # the RTLModule synthesised (set by build_rtl(mode="synth"))
+
+    def write(self, directory):
+        """The project of the synthesised module (see RTLModule.write)."""
+        if self.module is None:
+            raise AlloError("these resources were not produced by build(target='rtl', mode='synth')")
+        return self.module.write(directory)
 
 
 def parse_stat(text: str) -> Resources:

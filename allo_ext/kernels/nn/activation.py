@@ -11,6 +11,7 @@ import math
 
 from ...lang import erf, exp, grid, log, tanh
 from ..registry import kernel, schedule_of
+from .fixed_softmax import log_softmax_fixed, softmax_fixed
 from .elementwise import KernelArgumentError, check_shape, innermost, normalize_dim
 from .shape import schedule_latency
 
@@ -124,6 +125,8 @@ def _insert(o, d, c):
 @kernel()
 def softmax(T, shape):
     shape = check_shape("softmax", shape, min_rank=1)
+    if T.is_fixed:
+        return softmax_fixed(T, shape)
     outer, C = shape[:-1], shape[-1]
 
     def softmax(X: T[shape]) -> T[shape]:
@@ -148,6 +151,8 @@ def softmax(T, shape):
 def log_softmax(T, shape, dim=-1):
     shape = check_shape("log_softmax", shape, min_rank=1)
     D = normalize_dim("log_softmax", dim, len(shape))
+    if T.is_fixed:
+        return log_softmax_fixed(T, shape, D)
     outer, C = shape[:D] + shape[D + 1:], shape[D]
 
     def log_softmax(X: T[shape]) -> T[shape]:

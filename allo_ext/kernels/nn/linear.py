@@ -25,13 +25,25 @@ from .shape import schedule_latency
 __all__ = ["linear2d", "linear3d", "matmul", "bmm"]
 
 
+def _acc_type(name, T, acc, loop_order):
+    """The accumulator type: ``acc`` (e.g. a wider Fixed), else T. Fixed point accumulates in the
+    ``ijk`` order (a scalar accumulator per output); ``ikj`` is the CPU's float order."""
+    if acc is not None and not T.is_fixed and acc != T:
+        raise ValueError(f"{name}: acc= is for fixed-point types (a wider accumulator); {T} accumulates in {T}")
+    if T.is_fixed and loop_order != "ijk":
+        raise ValueError(f"{name}: fixed-point {T} uses loop_order='ijk' (a wide scalar accumulator per output), "
+                         f"got {loop_order!r}")
+    return acc if acc is not None else T
+
+
 def _check_order(name, loop_order):
     if loop_order not in ("ijk", "ikj"):
         raise ValueError(f"{name}: loop_order must be 'ijk' or 'ikj', got {loop_order!r}")
 
 
 @kernel()
-def linear2d(T, M, K, N, bias=True, loop_order="ijk"):
+def linear2d(T, M, K, N, bias=True, loop_order="ijk", acc=None):
+    ACC = _acc_type("linear2d", T, acc, loop_order)
     check_dims("linear2d", M=M, K=K, N=N)
     _check_order("linear2d", loop_order)
     if loop_order == "ikj":
@@ -40,7 +52,7 @@ def linear2d(T, M, K, N, bias=True, loop_order="ijk"):
         def linear2d(X: T[M, K], W: T[N, K], b: T[N]) -> T[M, N]:
             Z: T[M, N]
             for i, j in grid(M, N, name="mm"):
-                acc: T = b[j]
+                acc: ACC = b[j]
                 for k in range(K):
                     acc += X[i, k] * W[j, k]
                 Z[i, j] = acc
@@ -49,7 +61,7 @@ def linear2d(T, M, K, N, bias=True, loop_order="ijk"):
         def linear2d(X: T[M, K], W: T[N, K]) -> T[M, N]:
             Z: T[M, N]
             for i, j in grid(M, N, name="mm"):
-                acc: T = 0.0
+                acc: ACC = 0.0
                 for k in range(K):
                     acc += X[i, k] * W[j, k]
                 Z[i, j] = acc
@@ -58,7 +70,8 @@ def linear2d(T, M, K, N, bias=True, loop_order="ijk"):
 
 
 @kernel()
-def linear3d(T, B, L, K, N, bias=True, loop_order="ijk"):
+def linear3d(T, B, L, K, N, bias=True, loop_order="ijk", acc=None):
+    ACC = _acc_type("linear3d", T, acc, loop_order)
     check_dims("linear3d", B=B, L=L, K=K, N=N)
     _check_order("linear3d", loop_order)
     if loop_order == "ikj":
@@ -94,7 +107,7 @@ def linear3d(T, B, L, K, N, bias=True, loop_order="ijk"):
         def linear3d(X: T[B, L, K], W: T[N, K], b: T[N]) -> T[B, L, N]:
             Z: T[B, L, N]
             for n, l, j in grid(B, L, N, name="mm"):
-                acc: T = b[j]
+                acc: ACC = b[j]
                 for k in range(K):
                     acc += X[n, l, k] * W[j, k]
                 Z[n, l, j] = acc
@@ -103,7 +116,7 @@ def linear3d(T, B, L, K, N, bias=True, loop_order="ijk"):
         def linear3d(X: T[B, L, K], W: T[N, K]) -> T[B, L, N]:
             Z: T[B, L, N]
             for n, l, j in grid(B, L, N, name="mm"):
-                acc: T = 0.0
+                acc: ACC = 0.0
                 for k in range(K):
                     acc += X[n, l, k] * W[j, k]
                 Z[n, l, j] = acc
@@ -176,7 +189,8 @@ def _linear_rows(T, M, K, N, bias, name):
 
 
 @kernel()
-def matmul(T, M, K, N, loop_order="ijk"):
+def matmul(T, M, K, N, loop_order="ijk", acc=None):
+    ACC = _acc_type("matmul", T, acc, loop_order)
     check_dims("matmul", M=M, K=K, N=N)
     _check_order("matmul", loop_order)
     if loop_order == "ikj":
@@ -195,7 +209,7 @@ def matmul(T, M, K, N, loop_order="ijk"):
     def matmul(A: T[M, K], B: T[K, N]) -> T[M, N]:
         Z: T[M, N]
         for i, j in grid(M, N, name="mm"):
-            acc: T = 0.0
+            acc: ACC = 0.0
             for k in range(K):
                 acc += A[i, k] * B[k, j]
             Z[i, j] = acc
@@ -205,7 +219,8 @@ def matmul(T, M, K, N, loop_order="ijk"):
 
 
 @kernel()
-def bmm(T, B, M, K, N, loop_order="ijk"):
+def bmm(T, B, M, K, N, loop_order="ijk", acc=None):
+    ACC = _acc_type("bmm", T, acc, loop_order)
     check_dims("bmm", B=B, M=M, K=K, N=N)
     _check_order("bmm", loop_order)
     if loop_order == "ikj":
@@ -225,7 +240,7 @@ def bmm(T, B, M, K, N, loop_order="ijk"):
     def bmm(A: T[B, M, K], Bm: T[B, K, N]) -> T[B, M, N]:
         Z: T[B, M, N]
         for n, i, j in grid(B, M, N, name="mm"):
-            acc: T = 0.0
+            acc: ACC = 0.0
             for k in range(K):
                 acc += A[n, i, k] * Bm[n, k, j]
             Z[n, i, j] = acc

@@ -8,7 +8,7 @@ which loses no precision when the mean is large compared with the spread, unlike
 No ``from __future__ import annotations`` here: kernel annotations must be evaluated eagerly.
 """
 
-from ...lang import grid, sqrt
+from ...lang import Fixed, float32, grid, sqrt
 from ..registry import kernel, schedule_of
 from .activation import schedule_rows
 from .elementwise import check_dims, check_eps, check_shape
@@ -17,10 +17,56 @@ from .shape import schedule_latency
 __all__ = ["batchnorm1d_2d", "batchnorm1d_3d", "batchnorm_channels_last", "layernorm"]
 
 
+def _bn_fixed(name, T, shape, axis, eps, acc):
+    """Fixed point: one scale ``gamma / sqrt(var + eps)`` per channel, computed in float32 in the
+    ``stat`` loop and held in ``acc`` (default Fixed(32, 20)), then ``(x - mean) * scale + beta``
+    with exact products, quantised into T once. Loop names as in the float kernels."""
+    S = acc if acc is not None else Fixed(32, 20)
+    C = shape[axis]
+    if len(shape) == 2:
+        B = shape[0]
+
+        def bn(X: T[B, C], gamma: T[C], beta: T[C], mean: T[C], var: T[C]) -> T[B, C]:
+            scale: S[C]
+            for c in range(C, name="stat"):
+                scale[c] = float32(gamma[c]) / sqrt(float32(var[c]) + eps)
+            Z: T[B, C]
+            for b, c in grid(B, C, name="bn"):
+                Z[b, c] = (X[b, c] - mean[c]) * scale[c] + beta[c]
+            return Z
+    elif axis == 1:
+        B, L = shape[0], shape[2]
+
+        def bn(X: T[B, C, L], gamma: T[C], beta: T[C], mean: T[C], var: T[C]) -> T[B, C, L]:
+            scale: S[C]
+            for c in range(C, name="stat"):
+                scale[c] = float32(gamma[c]) / sqrt(float32(var[c]) + eps)
+            Z: T[B, C, L]
+            for b, c, l in grid(B, C, L, name="bn"):
+                Z[b, c, l] = (X[b, c, l] - mean[c]) * scale[c] + beta[c]
+            return Z
+    else:
+        B, L = shape[0], shape[1]
+
+        def bn(X: T[B, L, C], gamma: T[C], beta: T[C], mean: T[C], var: T[C]) -> T[B, L, C]:
+            scale: S[C]
+            for c in range(C, name="stat"):
+                scale[c] = float32(gamma[c]) / sqrt(float32(var[c]) + eps)
+            Z: T[B, L, C]
+            for b, l, c in grid(B, L, C, name="bn"):
+                Z[b, l, c] = (X[b, l, c] - mean[c]) * scale[c] + beta[c]
+            return Z
+
+    bn.__name__ = name
+    return bn
+
+
 @kernel()
-def batchnorm1d_2d(T, B, C, eps=1e-5):
+def batchnorm1d_2d(T, B, C, eps=1e-5, acc=None):
     check_dims("batchnorm1d_2d", B=B, C=C)
     eps = check_eps("batchnorm1d_2d", eps)
+    if T.is_fixed:
+        return _bn_fixed("batchnorm1d_2d", T, (B, C), 1, eps, acc)
 
     def batchnorm1d_2d(X: T[B, C], gamma: T[C], beta: T[C], mean: T[C], var: T[C]) -> T[B, C]:
         inv_std: T[C]
@@ -35,9 +81,11 @@ def batchnorm1d_2d(T, B, C, eps=1e-5):
 
 
 @kernel()
-def batchnorm1d_3d(T, B, C, L, eps=1e-5):
+def batchnorm1d_3d(T, B, C, L, eps=1e-5, acc=None):
     check_dims("batchnorm1d_3d", B=B, C=C, L=L)
     eps = check_eps("batchnorm1d_3d", eps)
+    if T.is_fixed:
+        return _bn_fixed("batchnorm1d_3d", T, (B, C, L), 1, eps, acc)
 
     def batchnorm1d_3d(X: T[B, C, L], gamma: T[C], beta: T[C], mean: T[C], var: T[C]) -> T[B, C, L]:
         inv_std: T[C]
@@ -52,11 +100,13 @@ def batchnorm1d_3d(T, B, C, L, eps=1e-5):
 
 
 @kernel()
-def batchnorm_channels_last(T, B, L, C, eps=1e-5):
+def batchnorm_channels_last(T, B, L, C, eps=1e-5, acc=None):
     """BatchNorm1d over the channels of a (B, L, C) token tensor, i.e. ``bn(x.transpose(1, 2)).transpose(1, 2)``
     without the two transposes (the frontend fuses that pattern, which JetFormer uses for every norm)."""
     check_dims("batchnorm_channels_last", B=B, L=L, C=C)
     eps = check_eps("batchnorm_channels_last", eps)
+    if T.is_fixed:
+        return _bn_fixed("batchnorm_channels_last", T, (B, L, C), 2, eps, acc)
 
     def batchnorm_channels_last(X: T[B, L, C], gamma: T[C], beta: T[C], mean: T[C], var: T[C]) -> T[B, L, C]:
         inv_std: T[C]

@@ -1,0 +1,150 @@
+"""Cross-backend regression for fixed point (marked rtl): llvm (integer lowering), csim (ap_fixed) and
+rtl (CIRCT + Icarus) bit-identical on every kernel with a fixed-point form, and within a stated
+quantisation bound of torch in float64.
+
+Inputs are drawn as raw integers of the type and scaled by 2**-frac, so they are exactly
+representable: every difference from torch comes from the kernel's own quantisation, which the
+bounds below state per kernel (eps = 2**-frac of the accumulator type; TRN rounds toward minus
+infinity, so each quantised step errs by less than one eps, RND by at most half of one):
+
+- linear / matmul / bmm with a ``T`` accumulator of K terms: |y - torch| < K * eps (each ``acc +=``
+  quantises the exact product-sum once), if no value leaves the type's range (the draws keep to it);
+- relu, concat, slice, select: exact (bound 0);
+- the linear -> relu -> linear chain: the first linear's bound, carried through the second
+  linear's weights, plus the second linear's own: K1 * eps * sum|W2| + K2 * eps.
+"""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import allo_ext
+from allo_ext.kernels import nn as K
+from crossbackend import assert_identical, run_all
+
+pytestmark = pytest.mark.rtl
+# Fixed point with Allo's meaning and its integer lowering (issue 8 parts 1-2) land from the `fixed`
+# branch; until they are in this checkout these tests say so instead of failing on the import.
+pytest.importorskip("allo_ext.passes.fixed_to_int", reason="fixed-point lowering (allo_ext.passes.fixed_to_int) "
+                    "is not in this checkout yet")
+from allo_ext import Fixed  # noqa: E402
+
+
+@st.composite
+def fixed_types(draw):
+    bits = draw(st.sampled_from([8, 12, 16]))
+    frac = draw(st.integers(2, bits - 3))
+    q = draw(st.sampled_from(["TRN", "RND"]))
+    o = draw(st.sampled_from(["WRAP", "SAT"]))
+    return Fixed(bits, frac, q, o)
+
+
+def reals(T, shape, scale_bits=0):
+    """Exactly representable values of T, kept ``scale_bits`` below the range (room for sums)."""
+    lo, hi = T.raw_min >> scale_bits, T.raw_max >> scale_bits
+    n = int(np.prod(shape))
+    return st.lists(st.integers(lo, hi), min_size=n, max_size=n).map(
+        lambda v: np.ldexp(np.array(v, dtype=np.float64), -T.frac).reshape(shape))
+
+
+def headroom(T) -> int:
+    """Shift of the raw range for the operands of a product-sum of up to 4 terms: with
+    s = ceil((I + 2) / 2) (I = bits - frac integer bits), |x|, |w| < 2**(I-1-s), so each product is
+    below 2**(I-4), four of them plus a bias below 2**(I-4) stay inside the range 2**(I-1)."""
+    return -(-(T.bits - T.frac + 2) // 2)
+
+
+def eps(T) -> float:
+    return 2.0 ** -T.frac * (1.0 if T.q == "TRN" else 0.5)
+
+
+def close(results, want, bound):
+    assert_identical(results)
+    for b, outs in results.items():
+        err = float(np.abs(outs[0] - want).max())
+        assert err <= bound, f"{b}: |y - torch| = {err} > bound {bound}"
+
+
+@settings(max_examples=4)
+@given(data=st.data(), T=fixed_types())
+def test_fixed_linear(data, T, backends, tmp_path_factory):
+    M, Kd, N = 2, 4, 3
+    X = data.draw(reals(T, (M, Kd), headroom(T)))
+    W = data.draw(reals(T, (N, Kd), headroom(T)))
+    b = data.draw(reals(T, (N,), 3))
+    res = run_all(allo_ext.customize(K.linear2d(T, M, Kd, N)), backends, (X, W, b), tmp_path_factory.mktemp("fl"))
+    want = (torch.from_numpy(X) @ torch.from_numpy(W).T + torch.from_numpy(b)).numpy()
+    close(res, want, Kd * eps(T))
+
+
+@settings(max_examples=3)
+@given(data=st.data(), T=fixed_types())
+def test_fixed_bmm_and_matmul(data, T, backends, tmp_path_factory):
+    A = data.draw(reals(T, (2, 2, 3), headroom(T)))
+    B = data.draw(reals(T, (2, 3, 2), headroom(T)))
+    d = tmp_path_factory.mktemp("fbmm")
+    close(run_all(allo_ext.customize(K.bmm(T, 2, 2, 3, 2)), backends, (A, B), d),
+          torch.bmm(torch.from_numpy(A), torch.from_numpy(B)).numpy(), 3 * eps(T))
+    close(run_all(allo_ext.customize(K.matmul(T, 2, 3, 2)), backends, (A[0], B[0]), d),
+          (torch.from_numpy(A[0]) @ torch.from_numpy(B[0])).numpy(), 3 * eps(T))
+
+
+@settings(max_examples=2)
+@given(data=st.data(), T=fixed_types())
+def test_fixed_relu_concat_slice_select(data, T, backends, tmp_path_factory):
+    A = data.draw(reals(T, (1, 2, 3)))
+    B = data.draw(reals(T, (1, 1, 3)))
+    A.flat[0], A.flat[1] = T.min, T.max
+    tA, tB = torch.from_numpy(A), torch.from_numpy(B)
+    d = tmp_path_factory.mktemp("fshape")
+    close(run_all(allo_ext.customize(K.relu3d(T, 1, 2, 3)), backends, (A,), d), torch.relu(tA).numpy(), 0.0)
+    close(run_all(allo_ext.customize(K.concat(T, (1, 2, 3), (1, 1, 3), 1)), backends, (A, B), d),
+          torch.cat([tA, tB], 1).numpy(), 0.0)
+    close(run_all(allo_ext.customize(K.slice(T, (1, 2, 3), 2, 1, 3)), backends, (A,), d), tA[:, :, 1:3].numpy(), 0.0)
+    close(run_all(allo_ext.customize(K.select(T, (1, 2, 3), 1, 1)), backends, (A,), d), tA[:, 1].numpy(), 0.0)
+
+
+def mlp_chain(T, M, K0, K1, K2):
+    lin1, act, lin2 = K.linear2d(T, M, K0, K1), K.relu2d(T, M, K1), K.linear2d(T, M, K1, K2)
+
+    def mlp(X: T[M, K0], W1: T[K1, K0], b1: T[K1], W2: T[K2, K1], b2: T[K2]) -> T[M, K2]:
+        return lin2(act(lin1(X, W1, b1)), W2, b2)
+
+    return mlp
+
+
+@settings(max_examples=3)
+@given(data=st.data())
+def test_fixed_chain_linear_relu_linear(data, backends, tmp_path_factory):
+    """ap_fixed<16,6>: linear -> relu -> linear as one design (weights are memory ports)."""
+    T = Fixed(16, 10)
+    M, K0, K1, K2 = 2, 3, 4, 2
+    W1, b1 = data.draw(reals(T, (K1, K0), 4)), data.draw(reals(T, (K1,), 4))
+    W2, b2 = data.draw(reals(T, (K2, K1), 4)), data.draw(reals(T, (K2,), 4))
+    X = data.draw(reals(T, (M, K0), 4))
+    s = allo_ext.customize(mlp_chain(T, M, K0, K1, K2))
+    res = run_all(s, backends, (X, W1, b1, W2, b2), tmp_path_factory.mktemp("fchain"))
+    t = torch.from_numpy
+    want = (torch.relu(t(X) @ t(W1).T + t(b1)) @ t(W2).T + t(b2)).numpy()
+    bound = K0 * eps(T) * np.abs(W2).sum(axis=1).max() + K1 * eps(T)
+    close(res, want, bound)
+
+
+@settings(max_examples=2)
+@given(data=st.data(), prec=st.sampled_from(["ap_fixed<16,6>", "ap_fixed<12,5,AP_RND,AP_SAT>"]))
+def test_fixed_softmax_log_softmax(data, prec, backends, tmp_path_factory):
+    """The table-based fixed-point softmax/log_softmax (exp, reciprocal and log tables become ROM ports
+    in RTL, of odd widths such as i13); bounds as the kernels document them: softmax 2**-8 + eps,
+    log_softmax 2**-6 + eps. (batchnorm with run-time statistics computes 1/sqrt in float, so it has
+    no RTL form; in models its constants fold into the neighbouring linears.)"""
+    from allo_ext.lang.types import parse_precision
+
+    T = parse_precision(prec)
+    x = data.draw(reals(T, (3, 4), 1))
+    d = tmp_path_factory.mktemp("fsoft")
+    lsb = 2.0 ** -T.frac
+    close(run_all(allo_ext.customize(K.softmax(T, (3, 4))), backends, (x,), d),
+          torch.softmax(torch.from_numpy(x), -1).numpy(), 2 ** -8 + lsb)
+    close(run_all(allo_ext.customize(K.log_softmax(T, (3, 4))), backends, (x,), d),
+          torch.log_softmax(torch.from_numpy(x), -1).numpy(), 2 ** -6 + lsb)
