@@ -28,6 +28,7 @@ from . import cpp
 from .common import EmitError, FuncInfo, Mem, Port, attr_str, funcs_of, loc_str, memref_elem, memref_shape, param_decl, walk
 from .cpp import Needs
 from .function import FunctionEmitter
+from ...passes.safety import TRAP
 
 INTERFACES = ("vitis", "ip")
 
@@ -109,7 +110,7 @@ class ModuleEmitter:
         seen, out = set(), []
 
         def visit(sym, stack):
-            if sym in seen:
+            if sym in seen or sym == TRAP:  # the safety checks' report function lives in the C simulation driver
                 return
             if sym in stack:
                 raise EmitError(f"recursive kernel calls ({' -> '.join(stack + [sym])}) cannot be synthesised")
@@ -222,7 +223,7 @@ class ModuleEmitter:
         out += [f"#include <{h}>" for h in sorted(std)]
         out += ["", "// Loop labels name the loops in Vitis HLS reports; g++ never jumps to them.",
                 '#pragma GCC diagnostic ignored "-Wunused-label"', ""]
-        for h in ("maximum", "minimum", "floordiv", "ceildiv", "floormod", "bitcast", "fixed_raw"):
+        for h in ("maximum", "minimum", "floordiv", "ceildiv", "floormod", "bitcast", "fixed_raw", "trap"):
             if h in self.needs.helpers:
                 out += cpp.HELPERS[h].split("\n") + [""]
         return out
