@@ -322,6 +322,12 @@ def emit_module(module: ir.Module, top: str, py_functions: dict | None = None, i
 
 
 def build_vhls(schedule, interface: str = "vitis") -> HLSModule:
+    from ...schedule import unrealised
+
+    hints = unrealised(schedule.module)
+    if hints:
+        raise AlloError(f"the HLS backend does not build reuse/write-back buffers or fused producer loops yet; "
+                        f"this schedule asks for {', '.join(hints)} (the llvm target runs it, with the same results)")
     with schedule.context:
         mod = emit_module(schedule.module, schedule.top, schedule.mb.py_functions, interface,
                           {k: v for k, v in schedule.mb.signatures.items() if k not in schedule.mb.py_functions})
