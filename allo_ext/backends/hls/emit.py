@@ -28,6 +28,7 @@ from . import cpp
 from .common import EmitError, FuncInfo, Mem, Port, attr_str, funcs_of, loc_str, memref_elem, memref_shape, param_decl, walk
 from .cpp import Needs
 from .function import FunctionEmitter
+from ...passes.safety import TRAP
 
 INTERFACES = ("vitis", "ip")
 
@@ -109,7 +110,7 @@ class ModuleEmitter:
         seen, out = set(), []
 
         def visit(sym, stack):
-            if sym in seen:
+            if sym in seen or sym == TRAP:  # the safety checks' report function lives in the C simulation driver
                 return
             if sym in stack:
                 raise EmitError(f"recursive kernel calls ({' -> '.join(stack + [sym])}) cannot be synthesised")
@@ -222,7 +223,7 @@ class ModuleEmitter:
         out += [f"#include <{h}>" for h in sorted(std)]
         out += ["", "// Loop labels name the loops in Vitis HLS reports; g++ never jumps to them.",
                 '#pragma GCC diagnostic ignored "-Wunused-label"', ""]
-        for h in ("maximum", "minimum", "floordiv", "ceildiv", "floormod", "bitcast", "fixed_raw"):
+        for h in ("maximum", "minimum", "floordiv", "ceildiv", "floormod", "bitcast", "fixed_raw", "trap"):
             if h in self.needs.helpers:
                 out += cpp.HELPERS[h].split("\n") + [""]
         return out
@@ -321,6 +322,12 @@ def emit_module(module: ir.Module, top: str, py_functions: dict | None = None, i
 
 
 def build_vhls(schedule, interface: str = "vitis") -> HLSModule:
+    from ...schedule import unrealised
+
+    hints = unrealised(schedule.module)
+    if hints:
+        raise AlloError(f"the HLS backend does not build reuse/write-back buffers or fused producer loops yet; "
+                        f"this schedule asks for {', '.join(hints)} (the llvm target runs it, with the same results)")
     with schedule.context:
         mod = emit_module(schedule.module, schedule.top, schedule.mb.py_functions, interface,
                           {k: v for k, v in schedule.mb.signatures.items() if k not in schedule.mb.py_functions})
