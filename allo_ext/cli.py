@@ -451,6 +451,34 @@ def verify(
             raise typer.Exit(1)
 
 
+# --------------------------------------------------------------------------------------- upstream
+@app.command()
+def upstream(
+    kernel: Annotated[str, typer.Argument(help="A library kernel name (see allo_ext.kernels).")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for <kernel>.py, test_<kernel>.py and the golden "
+                                      "data.")],
+    args: Annotated[str, typer.Option("--args", help="The factory's arguments as Python, e.g. 'float32, 4, 8' or "
+                                      "'float32, (2, 5)'; type names are those of allo_ext.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace files that exist.")] = False,
+):
+    """Write a library kernel in Allo's syntax (generic header, Allo's schedule calls) with an
+    Allo-style pytest file, for sending upstream to cornell-zhang/allo."""
+    import allo_ext as _ax
+
+    from .upstream import write_upstream
+
+    ns = {k: getattr(_ax, k) for k in _ax.__all__}
+    try:
+        vals = eval(f"[{args}]", {"__builtins__": {}}, ns)  # noqa: S307 - the user's own argument list
+    except Exception as e:  # noqa: BLE001
+        raise OptionError("--args", f"cannot read {args!r}: {e}") from None
+    info = write_upstream(kernel, vals, str(out), overwrite=force)
+    for f in info["files"]:
+        console.print(f"wrote {f}")
+    for n in info["notes"]:
+        console.print(f"[yellow]note:[/] {n}")
+
+
 # ------------------------------------------------------------------------------------------ bench
 def available_benches() -> dict[str, str]:
     """name -> first docstring line of bench/<name>.py (bench/ lives in the source checkout)."""

@@ -44,6 +44,11 @@ class BufferHandle:
         return f"{self.kernel}:{self.name}"
 
 
+@dataclass(frozen=True)
+class ReuseHandle(BufferHandle):
+    """The reuse (line/window) buffer ``reuse_at``/``buffer_at`` describe: a hint, see there."""
+
+
 class LoopBand:
     """The loops of one band (a top-level loop nest and every loop inside it), by their names
     relative to the band (``"i"``, ``"i.outer"``): Allo's ``s.get_loops()["C"]["i"]`` or ``.C.i``."""
@@ -236,6 +241,10 @@ class Schedule:
         def cb(op):
             if op.name == "memref.alloc" and "name" in op.attributes:
                 out[ir.StringAttr(op.attributes["name"]).value] = tuple(ir.MemRefType(op.results[0].type).shape)
+            elif op.name == "func.call" and "allo.result_names" in op.attributes:  # temp = k(...)
+                for n, r in zip(ir.ArrayAttr(op.attributes["allo.result_names"]), op.results):
+                    if ir.StringAttr(n).value:
+                        out[ir.StringAttr(n).value] = tuple(ir.MemRefType(r.type).shape)
             return ir.WalkResult.ADVANCE
 
         f.walk(cb)
@@ -249,8 +258,14 @@ class Schedule:
             kinds = {0: "complete", 1: "block", 2: "cyclic"}  # Allo's Partition.Complete/Block/Cyclic
             pt = getattr(partition_type, "value", partition_type)
             kind = kinds.get(pt, str(pt).lower()) if isinstance(pt, int) else str(pt).lower()
-        if isinstance(buffer, BufferHandle) or hasattr(buffer, "func") and hasattr(buffer, "name"):
+        if isinstance(buffer, ReuseHandle):
+            pass
+        elif isinstance(buffer, BufferHandle) or hasattr(buffer, "func") and hasattr(buffer, "name"):
             buffer = f"{getattr(buffer, 'kernel', None) or getattr(buffer, 'func')}:{buffer.name}"
+        if isinstance(buffer, ReuseHandle):  # partitioning a reuse buffer: part of that hint
+            self._mark_unrealised(buffer.kernel, f"partition({buffer.name}, dim={dim})")
+            self._record("partition", buffer, dim=dim, factor=factor, kind=kind)
+            return self
         if not isinstance(buffer, str):
             raise ScheduleError(f"partition: expected a buffer name or handle (s.A), got {buffer!r}")
         kernel, _, name = buffer.rpartition(":")
@@ -275,6 +290,64 @@ class Schedule:
             old = list(ir.ArrayAttr(f.attributes["hls.partition"])) if "hls.partition" in f.attributes else []
             f.attributes["hls.partition"] = ir.ArrayAttr.get(old + [entry])
         self._record("partition", f"{kernel}:{name}", dim=dim, factor=factor, kind=kind)
+        return self
+
+    # ------------------------------------------------------------------ memory-structure hints
+    # reuse_at, buffer_at and compute_at change where values are kept (line buffers, write-back
+    # buffers, fused producer loops), never what is computed. They are checked and recorded on the
+    # loop and the kernel ("allo.unrealised"): the CPU target computes the same numbers without them,
+    # and the HLS backend refuses such a schedule, naming them, until it can build those buffers.
+    def _mark_unrealised(self, kernel: str, what: str):
+        f = self._func(kernel)
+        with self.context:
+            old = list(ir.ArrayAttr(f.attributes["allo.unrealised"])) if "allo.unrealised" in f.attributes else []
+            f.attributes["allo.unrealised"] = ir.ArrayAttr.get(old + [ir.StringAttr.get(what)])
+
+    def _buffer_ref(self, target) -> tuple[str, str]:
+        if isinstance(target, ReuseHandle):
+            return target.kernel, target.name
+        if isinstance(target, BufferHandle):
+            kernel, name = target.kernel, target.name
+        elif isinstance(target, str):
+            kernel, _, name = target.rpartition(":")
+            kernel = kernel or self.top
+        else:
+            raise ScheduleError(f"expected a buffer (s.A, 'kernel:A' or a reuse buffer), got {target!r}")
+        if name not in self.buffers(kernel):
+            raise ScheduleError(f"no buffer named '{name}' in kernel '{kernel}'; buffers: "
+                                f"{', '.join(self.buffers(kernel)) or '(none)'}")
+        return kernel, name
+
+    def _hint_loop(self, kernel: str, axis):
+        ref = axis if isinstance(axis, LoopHandle) or (isinstance(axis, str) and ":" in axis) else f"{kernel}:{axis}"
+        return self._loop(ref)
+
+    def reuse_at(self, target, axis) -> ReuseHandle:
+        """Allo's reuse buffer of ``target`` along loop ``axis`` (a hint: see above)."""
+        kernel, name = self._buffer_ref(target)
+        _, op = self._hint_loop(kernel, axis)
+        loop = _loop_name(op)
+        self._mark_unrealised(kernel, f"reuse_at({name}, {loop})")
+        self._record("reuse_at", target if isinstance(target, BufferHandle) else BufferHandle(kernel, name), loop)
+        return ReuseHandle(kernel, f"{name}.reuse.{loop}")
+
+    def buffer_at(self, target, axis) -> ReuseHandle:
+        """Allo's write-back buffer of ``target`` at loop ``axis`` (a hint: see above)."""
+        kernel, name = self._buffer_ref(target)
+        _, op = self._hint_loop(kernel, axis)
+        loop = _loop_name(op)
+        self._mark_unrealised(kernel, f"buffer_at({name}, {loop})")
+        self._record("buffer_at", target if isinstance(target, BufferHandle) else BufferHandle(kernel, name), loop)
+        return ReuseHandle(kernel, f"{name}.buffer.{loop}")
+
+    def compute_at(self, from_loop, target_loop):
+        """Allo's producer-into-consumer loop fusion (a hint: see above)."""
+        kernel, a = self._loop(from_loop)
+        kernel_b, b = self._loop(target_loop)
+        if kernel != kernel_b:
+            raise ScheduleError("compute_at: both loops must belong to the same kernel")
+        self._mark_unrealised(kernel, f"compute_at({_loop_name(a)}, {_loop_name(b)})")
+        self._record("compute_at", LoopHandle(kernel, _loop_name(a)), LoopHandle(kernel, _loop_name(b)))
         return self
 
     # ------------------------------------------------------------------ loop transformations
@@ -399,6 +472,8 @@ class Schedule:
             mapping[sym] = self.mb.functions[key]
 
         def remap(a):
+            if isinstance(a, BufferHandle):  # ReuseHandle included
+                return type(a)(mapping[a.kernel], a.name)
             if isinstance(a, LoopHandle):
                 return LoopHandle(mapping[a.kernel], a.name)
             if isinstance(a, str) and ":" in a:
@@ -439,7 +514,14 @@ def _op_name(op) -> str:
 
 
 def _relative(op) -> str:
+    """A loop's name within its band, as Allo names it: "j" for band "C" loop "C.j", and "i.outer"
+    for a split range loop "i" (whose band is "i" itself)."""
     full, band = _loop_name(op), _op_name(op)
+    base = full
+    while base.endswith((".outer", ".inner")):
+        base = base.rsplit(".", 1)[0]
+    if base == band:
+        return full
     return full[len(band) + 1:] if full.startswith(band + ".") else full
 
 
@@ -462,18 +544,28 @@ def _bands(kernel: str, func_op) -> dict:
         op.walk(cb, walk_order=ir.WalkOrder.PRE_ORDER)
         return out
 
-    for k, op in enumerate(top):
+    user = [op for op in top if "allo.generated" not in op.attributes]  # Allo counts the user's loops only
+    for op in top:
         loops = {}
         for o in inner(op):
             loops.setdefault(_relative(o), LoopHandle(kernel, _loop_name(o)))
         band = _op_name(op)
-        axes = [_relative(o) for o in inner(op) if _op_name(o) == band]
+        axes = []
+        for o in inner(op):
+            if _op_name(o) != band:
+                continue
+            full = _loop_name(o)
+            while full.endswith((".outer", ".inner")):  # a split loop keeps its variable's name
+                full = full.rsplit(".", 1)[0]
+            axes.append(full[len(band) + 1:] if full.startswith(band + ".") else full)
         if band in bands:
             bands[band].loops.update({n: h for n, h in loops.items() if n not in bands[band].loops})
         else:
             bands[band] = LoopBand(band, loops)
-        alias = "S_" + "_".join(a.split(".")[0] for a in dict.fromkeys(axes)) + f"_{k}"
-        bands.setdefault(alias, LoopBand(alias, loops))
+        if any(op == u for u in user):
+            k = next(i for i, u in enumerate(user) if u == op)
+            alias = "S_" + "_".join(a.split(".")[0] for a in dict.fromkeys(axes)) + f"_{k}"
+            bands.setdefault(alias, LoopBand(alias, loops))
     for o in _for_ops(func_op):
         band = _op_name(o)
         if band not in bands:
@@ -519,3 +611,13 @@ def _move_body(src_block, dst_block):
     term = list(dst_block.operations)[-1]
     for o in list(src_block.operations)[:-1]:
         o.operation.move_before(term)
+
+
+def unrealised(module: ir.Module) -> list[str]:
+    """The schedule hints of every kernel in ``module`` that only the CPU target can honour."""
+    out = []
+    for op in module.body.operations:
+        if op.operation.name == "func.func" and "allo.unrealised" in op.attributes:
+            name = op.attributes["sym_name"].value
+            out += [f"{name}: {ir.StringAttr(a).value}" for a in ir.ArrayAttr(op.attributes["allo.unrealised"])]
+    return out

@@ -201,9 +201,13 @@ def export_project(model: torch.nn.Module, bundle: ModelBundle, target: str, out
         if mode == "csim":
             sim = from_pytorch(model, _example(bundle), target="vitis_hls", mode="csim", schedule=schedule)
             for f in sorted(Path(sim.directory).iterdir()):
-                if f.is_file():
+                if not f.is_file() or f.name.startswith("."):
+                    continue
+                if f == sim.library:  # the bytes that were verified and loaded, never a file changed since
+                    (out / f.name).write_bytes(sim.library_bytes())
+                else:
                     shutil.copy2(f, out / f.name)
-                    written[f.name] = out / f.name
+                written[f.name] = out / f.name
             about.update(_hls_files(sim.hls))
             about.update({"csim_main.cpp": "C wrapper that loops the kernel over a batch (the C simulation driver)",
                           "libkernel.so": "the C simulation built by g++ (loadable with ctypes)",

@@ -131,7 +131,8 @@ def to_markdown(data: dict) -> str:
     md = (f"# csim against hls4ml ({data['n_jets']} jets)\n\n{machine_line(data['machine'])}\n\n"
           + markdown_table(hdr, rows, "ll" + "r" * 5)
           + f"\nParticle MLP: build time ours/hls4ml = {r['build_time_ours_over_hls4ml']:.2f} (target <= 1), "
-            f"throughput ours/hls4ml = {r['throughput_ours_over_hls4ml']:.1f}x (target >= 10x).\n")
+            f"throughput ours/hls4ml = {r['throughput_ours_over_hls4ml']:.1f}x (target >= 10x). Not the same "
+            f"precision: ours simulates float32, hls4ml emulates ap_fixed<16,6>.\n")
     est = data.get("estimate")
     if est:
         for profile, e in est.items():

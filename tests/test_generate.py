@@ -232,3 +232,24 @@ def test_mass_peaks_and_multiplicity_per_class(tmp_path):
     assert np.mean((mass["t"] > 140) & (mass["t"] < 210)) > 0.6
     # Gluon jets radiate more than quark jets (colour factor 3 vs 4/3).
     assert mult["g"].mean() > 1.3 * mult["q"].mean(), (mult["g"].mean(), mult["q"].mean())
+
+
+@needs_generators
+@pytest.mark.parametrize("how", ["bitflip", "truncate", "swap"])
+def test_a_damaged_cache_entry_is_regenerated(tmp_path, how):
+    """The jet cache keeps a SHA-256 beside each entry: a damaged entry is regenerated, never served."""
+    cache = tmp_path / "cache"
+    first = generate(5, None, classes=("W",), seed=2, mpi=False, workers=1, cache_dir=cache, progress=False)
+    good = _sha(first)
+    other = generate(5, None, classes=("W",), seed=4, mpi=False, workers=1, cache_dir=cache, progress=False)
+    data = bytearray(first.read_bytes())
+    if how == "bitflip":
+        data[len(data) // 2] ^= 0x01
+        first.write_bytes(bytes(data))
+    elif how == "truncate":
+        first.write_bytes(bytes(data[: len(data) // 2]))
+    else:
+        first.write_bytes(other.read_bytes())
+    out = generate(5, tmp_path / "copy.h5", classes=("W",), seed=2, mpi=False, workers=1, cache_dir=cache,
+                   progress=False)
+    assert _sha(out) == good and _sha(first) == good

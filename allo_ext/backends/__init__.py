@@ -7,6 +7,10 @@ TARGETS = ("llvm", "vhls", "vitis_hls", "rtl")
 
 
 def build(schedule, target: str = "llvm", **options):
+    from ..passes.safety import check_module
+
+    with schedule.context:
+        check_module(schedule.module)  # recursion and provably out-of-bounds accesses, on every target
     if target == "llvm":
         from .llvm import build_llvm
 

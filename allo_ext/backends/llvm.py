@@ -23,6 +23,7 @@ from ..lang.errors import AlloError, CallError
 from ..lang import fixed as fx
 from ..passes.fixed_to_int import fixed_to_int
 from ..passes.loop_info import loop_name, trip_count
+from ..passes.safety import TRAP, insert_runtime_checks, trap_message
 from .poison import run_poisoned
 from ..lang.types import ArrayType
 
@@ -125,22 +126,30 @@ def _keep_freed_memory():
 class CPUModule:
     """A compiled kernel: call it with numpy arrays, get numpy arrays back."""
 
-    def __init__(self, schedule, opt_level: int = 2):
+    def __init__(self, schedule, opt_level: int = 2, checks: bool = True):
         _keep_freed_memory()
         t0 = time.perf_counter()
         self.name = schedule.top
         self.arg_names, self.arg_types, self.res_types = schedule.mb.signatures[schedule.top]
+        self.checks = checks
+        self._trapped: tuple | None = None
         with schedule.context:
-            module = ir.Module.parse(str(schedule.module))
+            # With debug info: the check sites name the kernel's source lines.
+            module = ir.Module.parse(schedule.module.operation.get_asm(enable_debug_info=True))
             fixed_to_int(module)
             self.entry = _box_scalar_results(module, self.name, self.res_types)
             _apply_unroll(module)
+            # Bounds and division checks where they are not proven unnecessary (passes/safety.py).
+            self.check_sites = insert_runtime_checks(module) if checks else []
             _run(module, BUFFERIZE, "bufferize")
             copies_to_linalg(module)
             _check_outputs_written(module, self.entry, len(self.res_types))
             self.lowered_ir = str(module)
             _run(module, LOWER, "lower to LLVM")
             self.engine = ExecutionEngine(module, opt_level=opt_level)
+            if self.check_sites:
+                self._trap_cb = _TRAP_TYPE(self._on_trap)  # kept alive as long as the engine
+                self.engine.register_runtime(TRAP, self._trap_cb)
             # The JIT generates code lazily, at the first lookup of a symbol; do it now so that the
             # first call is not slow and compile_seconds counts the code generation too.
             self.engine.lookup(self.entry)
@@ -182,8 +191,14 @@ class CPUModule:
             return d.storage_numpy if d.is_fixed else d.numpy
 
         specs = [(t.shape, storage(t.dtype)) if isinstance(t, ArrayType) else ((), storage(t)) for t in self.res_types]
-        outs = run_poisoned(self.name, specs,
-                            lambda outs: self.engine.invoke(self.entry, *packed, *[_memref_arg(o) for o in outs]))
+
+        def invoke(outs):
+            self._trapped = None
+            self.engine.invoke(self.entry, *packed, *[_memref_arg(o) for o in outs])
+            if self._trapped is not None:
+                raise trap_message(self.check_sites, *self._trapped)
+
+        outs = run_poisoned(self.name, specs, invoke)
         for t, arr in [*zip(self.arg_types, keep), *zip(self.res_types, outs or [])]:
             _sign_extend_odd_width(t, arr)
         outs = [fx.dequantize(fx.from_storage(o, _elem(t)), _elem(t)) if _elem(t).is_fixed else o
@@ -193,6 +208,14 @@ class CPUModule:
         # scalar results come back boxed in rank-0 arrays (see _box_scalar_results)
         outs = [o[()] if not isinstance(t, ArrayType) else o for o, t in zip(outs, self.res_types)]
         return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+    def _on_trap(self, site: int, a: int, b: int) -> None:
+        if self._trapped is None:  # the first failure is the one to report
+            self._trapped = (site, a, b)
+
+
+_TRAP_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64)
 
 
 @functools.lru_cache(maxsize=None)
@@ -275,6 +298,8 @@ def _check_outputs_written(module: ir.Module, top: str, n_results: int):
                                     "(an MLIR pass dropped it); refusing to return an unwritten buffer")
 
 
-def build_llvm(schedule, opt_level: int = 2) -> CPUModule:
-    return CPUModule(schedule, opt_level=opt_level)
+def build_llvm(schedule, opt_level: int = 2, checks: bool = True) -> CPUModule:
+    """``checks=False`` leaves out the run-time bounds and division checks (for speed; accesses the
+    compiler proves in bounds are never checked either way)."""
+    return CPUModule(schedule, opt_level=opt_level, checks=checks)
 

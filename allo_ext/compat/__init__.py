@@ -17,6 +17,7 @@ import inspect
 
 import numpy as np
 
+from ..lang import *  # noqa: F401,F403  (every name of our language: grid, exp, atan2, ...)
 from ..lang import (AlloError, ArrayType, DType, Fixed, Float, Index, KernelSyntaxError, ScheduleError, UFixed,  # noqa: F401
                     bool_, ceil, erf, exp, float32, float64, floor, index, int1, int8, int16, int32, int64, log, sqrt,
                     tanh, uint8, uint16, uint32, uint64)
@@ -241,15 +242,6 @@ class CompatSchedule(Schedule):
 
     def _unsupported(self, prim: str, why: str):
         raise UnsupportedFeature(f"schedule primitive '{prim}' is not supported: {why}")
-
-    def reuse_at(self, *a, **k):
-        self._unsupported("reuse_at", "reuse buffers (line/window buffers) are not generated")
-
-    def buffer_at(self, *a, **k):
-        self._unsupported("buffer_at", "write-back buffers at a loop level are not generated")
-
-    def compute_at(self, *a, **k):
-        self._unsupported("compute_at", "loop fusion across producer/consumer nests is not implemented")
 
     def reshape(self, *a, **k):
         self._unsupported("reshape", "buffer reshaping is not implemented")

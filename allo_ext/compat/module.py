@@ -34,12 +34,12 @@ class CompatCPUModule:
                     conv.append(np.array(a, dtype=want, order="C", copy=True))
                     continue
                 if a.dtype != want or not a.flags.c_contiguous:
-                    c = np.ascontiguousarray(a, dtype=want)
+                    c = np.array(a, dtype=want, order="C")
                     conv.append(c)
                     back.append((a, c))
                     continue
             elif isinstance(t, ArrayType):
-                a = np.ascontiguousarray(np.asarray(a), dtype=t.dtype.numpy)
+                a = np.array(a, dtype=t.dtype.numpy, order="C")  # not ascontiguousarray: it makes 0-d 1-d
             elif isinstance(a, np.ndarray) and a.shape == ():
                 a = a.item()
             conv.append(a)

@@ -331,6 +331,70 @@ def _run_all(tasks: list[_Task], workers: int, progress: bool, description: str
     return results
 
 
+# ------------------------------------------------------------------------------ verified cache
+def _digest_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _write_digest(path: Path, digest: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".sha256.part", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(digest + "\n")
+    os.replace(tmp, _digest_path(path))
+
+
+def _discard(path: Path) -> None:
+    for p in (path, _digest_path(path)):
+        p.unlink(missing_ok=True)
+
+
+def _verified_cache_entry(path: Path, n_jets: int, seed: int) -> bool:
+    """A cache entry is used only if its bytes hash to the digest written with it. An entry from
+    before digests were kept is adopted if it opens as a complete file of the right request."""
+    digest = _digest_path(path)
+    if digest.is_file():
+        try:
+            return digest.read_text().strip() == _sha256_file(path)
+        except OSError:
+            return False
+    try:
+        import h5py
+
+        from .hls4ml_format import JetFiles
+
+        files = JetFiles.open(path)
+        with h5py.File(path, "r") as f:
+            ok = (len(files) == n_jets and int(f.attrs.get("n_jets", -1)) == n_jets
+                  and int(f.attrs.get("seed", -1)) == int(seed))
+            for key in f:
+                f[key][-1]  # the last rows: a truncated file fails here
+    except Exception:  # noqa: BLE001 - any failure to read means "not usable"
+        return False
+    if ok:
+        _write_digest(path, _sha256_file(path))
+    return ok
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def generate(n_jets: int, out_path: str | os.PathLike | None = None, *,
              classes: Sequence[str] = CLASS_NAMES, seed: int = 0, mpi: bool = True,
              workers: int = 2, cache_dir: str | os.PathLike | None = None,
@@ -353,10 +417,11 @@ def generate(n_jets: int, out_path: str | os.PathLike | None = None, *,
         f"jets_{n_jets}_{''.join(classes)}_seed{seed}_mpi{'on' if mpi else 'off'}_{key}.h5")
     target = Path(out_path) if out_path is not None else cached
     if use_cache and cached.exists():
-        if target != cached:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(cached, target)
-        return target
+        if _verified_cache_entry(cached, n_jets, seed):
+            if target != cached:
+                _copy_atomic(cached, target)
+            return target
+        _discard(cached)  # damaged: regenerated below
 
     _require_generators()
     tasks = _tasks(n_jets, classes, seed, mpi)
@@ -379,13 +444,15 @@ def generate(n_jets: int, out_path: str | os.PathLike | None = None, *,
     os.close(fd)
     try:
         write(tmp, constituents[perm], jets[perm], attrs=attrs)
+        digest = _sha256_file(Path(tmp))
         os.replace(tmp, final)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+    if use_cache:
+        _write_digest(final, digest)
     if target != final:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(final, target)
+        _copy_atomic(final, target)
     if progress:
         from rich.console import Console
         Console(stderr=True).print(

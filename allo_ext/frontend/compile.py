@@ -103,10 +103,10 @@ def export(model: torch.nn.Module, example, _stacklevel: int = 1,
 
 
 def trace(model: torch.nn.Module, example, top_name: str = "forward", target: str = "llvm",
-          _stacklevel: int = 1) -> Schedule:
+          _stacklevel: int = 1, precision=None) -> Schedule:
     """The model as an unscheduled Schedule: a top function calling library kernels."""
     ep = export(model, example, _stacklevel=_stacklevel + 1)
-    mb, top = GraphImporter(ep, top_name, target).run()
+    mb, top = GraphImporter(ep, top_name, target, precision=precision).run()
     return Schedule(mb, top)
 
 
@@ -173,14 +173,17 @@ class CompiledModel:
 
 
 def from_pytorch(model: torch.nn.Module, example_inputs, target: str = "llvm", schedule: str = "default",
-                 batch_size: int | None = None, **build_options):
+                 batch_size: int | None = None, precision=None, **build_options):
     """Compile ``model`` for ``target``.
 
     ``example_inputs`` is a tensor of shape (B, ...), or a tuple of them for a model with several
     inputs (e.g. features, four-vectors and a mask); only their per-item shapes and dtypes matter. ``batch_size`` is the batch the module is compiled for (default 256 on the CPU,
     1 elsewhere: hardware takes one jet per call and the C simulation loops over the batch).
     ``schedule`` is the profile each library kernel's schedule is applied with ("default" or
-    "latency").
+    "latency"). ``precision`` (default float32): a fixed-point type for the whole model
+    (``"ap_fixed<16,6>"`` or ``Fixed(16, 10)``) or a dict by node name / op kind with ``"default"``
+    and ``"accum"`` (see ``allo_ext.frontend.precision``; ``allo_ext.quant.calibrate`` makes one).
+    A fixed-point model takes float32 inputs (quantised on the way in) and returns float64 values.
     """
     examples = [torch.as_tensor(e) for e in _as_tuple(example_inputs)]
     if batch_size is not None and (not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1):
@@ -190,7 +193,7 @@ def from_pytorch(model: torch.nn.Module, example_inputs, target: str = "llvm", s
     xs = tuple(_batch_of(e, chunk) for e in examples)
     t0 = time.perf_counter()
     ep = export(model, xs, _stacklevel=2)
-    importer = GraphImporter(ep, "forward", target)
+    importer = GraphImporter(ep, "forward", target, precision=precision)
     mb, top = importer.run()
     s = Schedule(mb, top)
     t1 = time.perf_counter()

@@ -22,6 +22,7 @@ from ..lang.module import ModuleBuilder
 from ..lang.types import DType, float32
 from ..lang.values import Buffer
 from .errors import UnsupportedOpError
+from .precision import make_precision
 
 LOWERINGS: dict[str, Callable] = {}
 
@@ -98,22 +99,39 @@ def _fold(target, args, kwargs):
 class LoweringContext:
     """What a lowering may use: kernel calls, constants, shapes of the node being lowered."""
 
-    def __init__(self, mb: ModuleBuilder, dtype=float32, target: str = "llvm"):
+    def __init__(self, mb: ModuleBuilder, dtype=float32, target: str = "llvm", precision=None):
         self.mb = mb
-        self.dtype = dtype
+        self.precision = make_precision(precision)
+        self.dtype = self.precision.default if precision is not None else dtype
         self.target = target
         self.node = None
         self.kernels_used: list[str] = []
 
-    def buffer(self, x, name: str = "w") -> Buffer:
+    def buffer(self, x, name: str = "w", dtype=None) -> Buffer:
         """A Buffer as is; a constant as a float32 global (bools as 0/1 and integers exactly, as every
-        tensor is computed in float32: integers up to 2**24 are exact)."""
+        tensor is computed in float32: integers up to 2**24 are exact). With a fixed-point ``dtype``:
+        constants are quantised to it, and a Buffer of another type is converted (see ``convert``)."""
         if isinstance(x, Buffer):
+            if dtype is not None and x.type.dtype != dtype and (dtype.is_fixed or x.type.dtype.is_fixed):
+                return self.convert(x, dtype)
             return x
         arr = np.asarray(x)
         if arr.dtype != np.float32 and arr.dtype.kind in "fbiu":
             arr = arr.astype(np.float32)
+        if dtype is not None and dtype.is_fixed and arr.dtype.kind == "f":
+            return self.mb.constant_buffer(arr, node_name=name, dtype=dtype)
         return self.mb.constant_buffer(arr, node_name=name)
+
+    def convert(self, x: Buffer, dtype) -> Buffer:
+        """``x`` as ``dtype`` elementwise (fixed point: quantised with its modes)."""
+        from .convert import convert_kernel
+
+        return self.call(convert_kernel(x.type.dtype, dtype, tuple(x.type.shape)), x)
+
+    @property
+    def acc(self):
+        """The accumulator type for products and normalisation scales (fixed point only)."""
+        return self.precision.acc_for(self.dtype)
 
     def call(self, kernel_fn, *args) -> Buffer | tuple:
         """Call a library kernel instance on Buffers or numpy constants."""
@@ -129,12 +147,22 @@ class LoweringContext:
                 if isinstance(a, Buffer) or np.ndim(a) != 0:
                     raise AlloError(f"lowering of {self.where()}: argument '{n}' of kernel '{kernel_fn.__name__}' "
                                     f"is a scalar {t}; pass a number, got {a!r}")
+                if t.is_fixed:
+                    from ..lang.fixed_ops import constant
+
+                    operands.append(constant(float(a), t))
+                    continue
                 v = float(a) if t.is_float else int(a)
                 operands.append(arith.constant(t.mlir(), v))
                 continue
             if not isinstance(a, Buffer) and t.dtype.is_float:
                 a = np.asarray(a, dtype=t.dtype.numpy)
-            b = a if isinstance(a, Buffer) else self.mb.constant_buffer(np.asarray(a), node_name=n)
+            if isinstance(a, Buffer):
+                b = self.buffer(a, name=n, dtype=t.dtype)  # converted when fixed-point types differ
+            elif t.dtype.is_fixed:
+                b = self.mb.constant_buffer(np.asarray(a, dtype=np.float64), node_name=n, dtype=t.dtype)
+            else:
+                b = self.mb.constant_buffer(np.asarray(a), node_name=n)
             if b.type != t:
                 raise AlloError(f"lowering of {self.where()}: argument '{n}' of kernel '{kernel_fn.__name__}' "
                                 f"expects {t}, got {b.type}")
@@ -147,8 +175,9 @@ class LoweringContext:
 
     @property
     def loop_order(self) -> str:
-        """Matrix-product loop order: unit-stride vectorisable on the CPU, dot products for HLS."""
-        return "ikj" if self.target == "llvm" else "ijk"
+        """Matrix-product loop order: unit-stride vectorisable on the CPU, dot products for HLS (and for
+        fixed point everywhere: it accumulates each output in one wide scalar)."""
+        return "ikj" if self.target == "llvm" and not self.dtype.is_fixed else "ijk"
 
     def where(self) -> str:
         return op_name(self.node.target) if self.node is not None else "?"
@@ -166,10 +195,12 @@ def _shape(x) -> tuple:
 class GraphImporter:
     """Walks one exported program and emits the top function into ``mb``."""
 
-    def __init__(self, ep: torch.export.ExportedProgram, top_name: str = "forward", target: str = "llvm"):
+    def __init__(self, ep: torch.export.ExportedProgram, top_name: str = "forward", target: str = "llvm",
+                 precision=None):
         self.ep = ep
         self.mb = ModuleBuilder()
-        self.ctx = LoweringContext(self.mb, target=target)
+        names = [n.name for n in ep.graph.nodes]
+        self.ctx = LoweringContext(self.mb, target=target, precision=make_precision(precision, names))
         self.top_name = top_name
 
     def _constants(self) -> dict:
@@ -190,8 +221,11 @@ class GraphImporter:
         fold_batchnorm_into_linear(graph, consts)
         user_inputs = [n for n in graph.nodes if n.op == "placeholder" and n.name not in consts]
         # Every tensor is computed in float32 (bools as 0/1, integers exactly up to 2**24), inputs and
-        # outputs too; CompiledModel converts at the boundary.
-        in_types = [float32[tuple(int(d) for d in n.meta["val"].shape)] for n in user_inputs]
+        # outputs too; CompiledModel converts at the boundary. With fixed point (precision=), float inputs
+        # take their node's type and are quantised on the way in.
+        fixed = self.ctx.precision.is_fixed
+        in_types = [(self.ctx.precision.for_node(n) if fixed else float32)[tuple(int(d) for d in n.meta["val"].shape)]
+                    for n in user_inputs]
         self.in_dtypes = [n.meta["val"].dtype for n in user_inputs]
         out_node = next(n for n in graph.nodes if n.op == "output")
         outs = out_node.args[0]
@@ -199,6 +233,7 @@ class GraphImporter:
         res_types = [float32[tuple(int(d) for d in o.meta["val"].shape)] for o in outs]
         self.out_dtypes = [o.meta["val"].dtype for o in outs]
         with self.mb.context, ir.Location.unknown():
+            # With fixed point the results' types are known once the graph is lowered: fixed up below.
             ftype = ir.FunctionType.get([t.mlir() for t in in_types], [t.mlir() for t in res_types])
             with ir.InsertionPoint(self.mb.module.body):
                 f = func.FuncOp(self.top_name, ftype)
@@ -214,13 +249,18 @@ class GraphImporter:
                         continue
                     env[node.name] = self.lower_node(node, env)
                 results = []
-                for o, t in zip(outs, res_types):
+                for k, (o, t) in enumerate(zip(outs, res_types)):
                     v = env[o.name] if hasattr(o, "name") else o
                     b = self.ctx.buffer(v, "out")
+                    if b.type != t and self.ctx.precision.is_fixed and b.type.shape == t.shape:
+                        res_types[k] = t = b.type  # a fixed-point result: the module returns its values
                     if b.type != t:
                         raise AlloError(f"graph output {o} has type {b.type}, expected {t}")
                     results.append(b.value)
                 func.ReturnOp(results)
+                if self.ctx.precision.is_fixed:
+                    f.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get(
+                        [t.mlir() for t in in_types], [t.mlir() for t in res_types]))
         self.mb.signatures[self.top_name] = ([n.name for n in user_inputs], in_types, res_types)
         self.mb.module.operation.verify()
         return self.mb, self.top_name
@@ -256,6 +296,7 @@ class GraphImporter:
                 and name not in NOT_FOLDED:
             return _fold(node.target, args, kwargs)
         self.ctx.node = node
+        self.ctx.dtype = self.ctx.precision.for_node(node)
         with ir.Location.name(node.name):
             try:
                 return lowering(self.ctx, node, *args, **kwargs)

@@ -174,13 +174,13 @@ def _linear(ctx, node, x, w, b=None):
         w = np.ascontiguousarray(np.asarray(w).T)  # the ikj kernels take weights as [in, out]
     args = (x, w) if b is None else (x, w, b)
     if len(shape) == 2:
-        return ctx.call(K.linear2d(ctx.dtype, shape[0], k, n, bias=b is not None, loop_order=order), *args)
+        return ctx.call(K.linear2d(ctx.dtype, shape[0], k, n, bias=b is not None, loop_order=order, acc=ctx.acc), *args)
     if len(shape) == 3 and order == "ijk":
-        return ctx.call(K.linear3d(ctx.dtype, shape[0], shape[1], k, n, bias=b is not None, loop_order=order),
+        return ctx.call(K.linear3d(ctx.dtype, shape[0], shape[1], k, n, bias=b is not None, loop_order=order, acc=ctx.acc),
                         *args)
     m = int(np.prod(lead))
     x2 = reshape(ctx, x, (m, k))
-    y = ctx.call(K.linear2d(ctx.dtype, m, k, n, bias=b is not None, loop_order=order), x2, *args[1:])
+    y = ctx.call(K.linear2d(ctx.dtype, m, k, n, bias=b is not None, loop_order=order, acc=ctx.acc), x2, *args[1:])
     return reshape(ctx, y, lead + (n,))
 
 
@@ -198,13 +198,13 @@ def _addmm(ctx, node, bias, a, b, beta=1, alpha=1):
 @register_lowering("aten.mm")
 def _mm(ctx, node, a, b):
     m, k = _shape(a)
-    return ctx.call(K.matmul(ctx.dtype, m, k, _shape(b)[1], loop_order=ctx.loop_order), a, b)
+    return ctx.call(K.matmul(ctx.dtype, m, k, _shape(b)[1], loop_order=ctx.loop_order, acc=ctx.acc), a, b)
 
 
 @register_lowering("aten.bmm")
 def _bmm(ctx, node, a, b):
     bsz, m, k = _shape(a)
-    return ctx.call(K.bmm(ctx.dtype, bsz, m, k, _shape(b)[2], loop_order=ctx.loop_order), a, b)
+    return ctx.call(K.bmm(ctx.dtype, bsz, m, k, _shape(b)[2], loop_order=ctx.loop_order, acc=ctx.acc), a, b)
 
 
 @register_lowering("aten.matmul")
@@ -219,7 +219,7 @@ def _matmul(ctx, node, a, b):
         nb = int(np.prod(lead))
         a3 = reshape(ctx, a, (nb,) + sa[-2:])
         b3 = reshape(ctx, b, (nb,) + sb[-2:])
-        y = ctx.call(K.bmm(ctx.dtype, nb, sa[-2], sa[-1], sb[-1], loop_order=ctx.loop_order), a3, b3)
+        y = ctx.call(K.bmm(ctx.dtype, nb, sa[-2], sa[-1], sb[-1], loop_order=ctx.loop_order, acc=ctx.acc), a3, b3)
         return reshape(ctx, y, lead + (sa[-2], sb[-1]))
     raise NotImplementedError(f"matmul of shapes {sa} and {sb} (broadcasting matmul)")
 
@@ -256,6 +256,12 @@ def _mul(ctx, node, a, b):
 
 @register_lowering("aten.div.Tensor", "aten.div.Scalar")
 def _div(ctx, node, a, b):
+    if ctx.dtype.is_fixed and not isinstance(b, Buffer) and isinstance(a, Buffer):
+        # fixed point has no divider: a constant divisor becomes a multiplication by its reciprocal
+        return _binary(K.mul, ctx, node, a, 1.0 / np.asarray(b, dtype=np.float64))
+    if ctx.dtype.is_fixed:
+        raise NotImplementedError(f"division by a tensor in fixed point ({ctx.dtype}); compute this node in "
+                                  f"float32 with precision={{'{node.name}': 'float32', ...}}")
     return _binary(K.div, ctx, node, a, b)
 
 
@@ -288,11 +294,11 @@ def _batch_norm(ctx, node, x, w, b, mean, var, *rest):
     w = np.ones(c, np.float32) if w is None else w
     b = np.zeros(c, np.float32) if b is None else b
     if len(shape) == 2:
-        y = ctx.call(K.batchnorm1d_2d(ctx.dtype, shape[0], c, eps=eps), x, w, b, mean, var)
+        y = ctx.call(K.batchnorm1d_2d(ctx.dtype, shape[0], c, eps=eps, acc=ctx.acc), x, w, b, mean, var)
     elif len(shape) >= 3:  # BatchNorm2d/3d: the spatial dims merged into one
         n = int(np.prod(shape[2:]))
         x3 = reshape(ctx, x, shape[:2] + (n,))
-        y = ctx.call(K.batchnorm1d_3d(ctx.dtype, shape[0], c, n, eps=eps), x3, w, b, mean, var)
+        y = ctx.call(K.batchnorm1d_3d(ctx.dtype, shape[0], c, n, eps=eps, acc=ctx.acc), x3, w, b, mean, var)
         y = reshape(ctx, y, shape)
     else:
         raise NotImplementedError(f"batch_norm on a rank-{len(shape)} tensor")
@@ -304,7 +310,7 @@ def _batch_norm_channels_last(ctx, node, x, w, b, mean, var, eps):
     bsz, length, c = _shape(x)
     w = np.ones(c, np.float32) if w is None else w
     b = np.zeros(c, np.float32) if b is None else b
-    return ctx.call(K.batchnorm_channels_last(ctx.dtype, bsz, length, c, eps=eps), x, w, b, mean, var)
+    return ctx.call(K.batchnorm_channels_last(ctx.dtype, bsz, length, c, eps=eps, acc=ctx.acc), x, w, b, mean, var)
 
 
 @register_lowering("aten.layer_norm")
@@ -366,7 +372,7 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, sc
     nb = int(np.prod(lead))
     q3, k3, v3 = (reshape(ctx, t, (nb,) + _shape(t)[-2:]) for t in (q, k, v))
     kt = ctx.call(K.transpose(ctx.dtype, (nb, lk, d), (0, 2, 1)), k3)
-    s = ctx.call(K.bmm(ctx.dtype, nb, lq, d, lk, loop_order=ctx.loop_order), q3, kt)
+    s = ctx.call(K.bmm(ctx.dtype, nb, lq, d, lk, loop_order=ctx.loop_order, acc=ctx.acc), q3, kt)
     scale = 1.0 / math.sqrt(d) if scale is None else scale
     s = ctx.call(K.mul(ctx.dtype, (nb, lq, lk), ()), s, np.array(scale, dtype=np.float32))
     if attn_mask is not None:  # a bool mask keeps True entries; a float mask is added to the scores
@@ -378,7 +384,7 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, sc
             s4 = _binary(K.add, ctx, node, s4, attn_mask)
         s = reshape(ctx, s4, (nb, lq, lk))
     p = ctx.call(K.softmax(ctx.dtype, (nb, lq, lk)), s)
-    o = ctx.call(K.bmm(ctx.dtype, nb, lq, lk, _shape(v)[-1], loop_order=ctx.loop_order), p, v3)
+    o = ctx.call(K.bmm(ctx.dtype, nb, lq, lk, _shape(v)[-1], loop_order=ctx.loop_order, acc=ctx.acc), p, v3)
     return reshape(ctx, o, lead + (lq, _shape(v)[-1]))
 
 

@@ -133,6 +133,30 @@ class AlloStatementsMixin:
         else:
             self.bind(name, ScalarVar(ref, t, name))
 
+    # ------------------------------------------------------------------ while loops
+    def visit_While(self, node):
+        """``while cond: body`` (Allo): an ``scf.while`` re-evaluating ``cond`` before each iteration."""
+        if not implicit.enabled():
+            raise self.err(node, "unsupported construct 'While' "
+                                 f"({ast.unparse(node)[:60]!r}); see allo_ext.lang for what kernels may contain")
+        if node.orelse:
+            raise self.err(node, "'while ... else' is not supported")
+        from torch_mlir.dialects import scf
+
+        w = scf.WhileOp([], [])
+        before = w.before.blocks.append()
+        after = w.after.blocks.append()
+        with ir.InsertionPoint(before):
+            cond = self.as_bool(node, self.eval(node.test))
+            if isinstance(cond, Literal):
+                raise self.err(node, "a while loop needs a condition that changes at run time")
+            scf.ConditionOp(cond.value, [])
+        with ir.InsertionPoint(after):
+            self.scopes.append({})
+            self.visit_body(node.body)
+            self.scopes.pop()
+            scf.YieldOp([])
+
     # ------------------------------------------------------------------ nested functions
     def visit_FunctionDef(self, node):
         """A helper defined inside a kernel: compiled as a kernel of its own when called."""

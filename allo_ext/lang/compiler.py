@@ -23,6 +23,7 @@ from torch_mlir.dialects import affine, func, memref, scf
 
 from .allo_stmts import AlloStatementsMixin, meta_kind
 from .array_ops import ArrayOpsMixin
+from .bits import BitsMixin
 from .views import View, ViewsMixin
 from . import implicit
 from .coercion import CoercionMixin
@@ -43,8 +44,8 @@ def _yield(loop):
         affine.AffineYieldOp([])
 
 
-class FunctionCompiler(AlloStatementsMixin, ViewsMixin, ArrayOpsMixin, ExpressionsMixin, FixedMixin, CoercionMixin,
-                       ast.NodeVisitor):
+class FunctionCompiler(AlloStatementsMixin, ViewsMixin, ArrayOpsMixin, BitsMixin, ExpressionsMixin, FixedMixin,
+                       CoercionMixin, ast.NodeVisitor):
     """Turns one Python function into one func.func inside ``module_builder``'s module."""
 
     def __init__(self, module_builder, fn: Callable, sym_name: str):
@@ -221,6 +222,8 @@ class FunctionCompiler(AlloStatementsMixin, ViewsMixin, ArrayOpsMixin, Expressio
             if isinstance(val, (Buffer, Idx, tuple, View)):
                 if isinstance(val, Buffer) and target.id not in self.buffer_names:
                     self.buffer_names.add(target.id)
+                    if implicit.enabled():  # Allo addresses a call's result by the name it is bound to
+                        self.name_call_result(val, target.id)
                 self.bind(target.id, val)
             elif isinstance(val, TV):
                 var = self.new_scalar(val.dtype, target.id)
@@ -315,14 +318,15 @@ class FunctionCompiler(AlloStatementsMixin, ViewsMixin, ArrayOpsMixin, Expressio
             if any(not isinstance(a, (int, np.integer)) for a in args) and implicit.enabled() and 1 <= len(args) <= 3:
                 # Allo: bounds may be run-time values (an scf.for); the step must be a positive constant
                 args = [self.loop_bound(node, a) for a in it.args]
-                if len(args) == 3 and not (isinstance(args[2], int) and args[2] > 0):
-                    raise self.err(node, f"range step must be a positive compile-time int, got {ast.unparse(it)!r}")
+                if len(args) == 3 and isinstance(args[2], int) and args[2] <= 0:
+                    raise self.err(node, f"range step must be positive, got {ast.unparse(it)!r}")
             elif any(not isinstance(a, (int, np.integer)) for a in args) or not 1 <= len(args) <= 3:
                 raise self.err(node, f"range bounds must be compile-time ints, got {ast.unparse(it)!r}")
             lb, ub, step = (0, args[0], 1) if len(args) == 1 else (args[0], args[1], args[2] if len(args) == 3 else 1)
-            if isinstance(lb, Idx) or isinstance(ub, Idx):
+            if isinstance(lb, Idx) or isinstance(ub, Idx) or isinstance(step, Idx):
                 band = self.try_const(kw["name"]) if "name" in kw else None
-                self.emit_grid(node, [(lb, ub, int(step))], band, False, self.loop_hints(node, kw))
+                self.emit_grid(node, [(lb, ub, step if isinstance(step, Idx) else int(step))], band, False,
+                               self.loop_hints(node, kw))
                 return
             if step <= 0:
                 raise self.err(node, f"range step must be positive, got {step}")
@@ -392,11 +396,12 @@ class FunctionCompiler(AlloStatementsMixin, ViewsMixin, ArrayOpsMixin, Expressio
         # of MLIR's "Unbalanced Location enter/exit".
         with contextlib.ExitStack() as stack:
             for axis, (lb, ub, step) in zip(names, bounds):
-                dynamic = isinstance(lb, Idx) or isinstance(ub, Idx)
+                dynamic = isinstance(lb, Idx) or isinstance(ub, Idx) or isinstance(step, Idx)
                 if dynamic:  # run-time bounds (Allo): an scf.for over index values
                     lbv = (lb if isinstance(lb, Idx) else Idx.const(lb)).materialize()
                     ubv = (ub if isinstance(ub, Idx) else Idx.const(ub)).materialize()
-                    loop = scf.ForOp(lbv, ubv, Idx.const(step).materialize())
+                    stv = (step if isinstance(step, Idx) else Idx.const(step)).materialize()
+                    loop = scf.ForOp(lbv, ubv, stv)
                 else:
                     loop = affine.AffineForOp(lb, ub, step)
                 full = band if (len(bounds) == 1 and band == axis) else f"{band}.{axis}"
@@ -426,6 +431,21 @@ class FunctionCompiler(AlloStatementsMixin, ViewsMixin, ArrayOpsMixin, Expressio
         if isinstance(v, Literal) and isinstance(v.value, (int, np.integer)):
             return int(v.value)
         return self.as_index(node, v)
+
+    def name_call_result(self, buf: Buffer, name: str):
+        """``temp = k(...)``: the call's result is addressed as ``temp`` by the schedule (Allo's ``s.temp``)."""
+        owner = getattr(buf.value, "owner", None)
+        op = getattr(owner, "operation", owner)
+        if op is None or getattr(op, "name", None) != "func.call":
+            return
+        results = list(op.results)
+        k = next((i for i, r in enumerate(results) if r == buf.value), None)
+        if k is None:
+            return
+        old = [ir.StringAttr(a).value for a in ir.ArrayAttr(op.attributes["allo.result_names"])] \
+            if "allo.result_names" in op.attributes else [""] * len(results)
+        old[k] = name
+        op.attributes["allo.result_names"] = ir.ArrayAttr.get([ir.StringAttr.get(n) for n in old])
 
     def unique_loop_name(self, name: str) -> str:
         base, k = name, 1
@@ -471,6 +491,7 @@ class FunctionCompiler(AlloStatementsMixin, ViewsMixin, ArrayOpsMixin, Expressio
                 loop = affine.AffineForOp(0, d, 1)
                 loop.attributes["loop_name"] = ir.StringAttr.get(self.unique_loop_name(f"{band}.d{k}"))
                 loop.attributes["op_name"] = ir.StringAttr.get(band)
+                loop.attributes["allo.generated"] = ir.UnitAttr.get()  # not a loop the user wrote
                 ivs.append(Idx.leaf(loop.induction_variable))
                 loops.append(loop)
                 stack.enter_context(ir.InsertionPoint(loop.body))
@@ -514,6 +535,8 @@ class FunctionCompiler(AlloStatementsMixin, ViewsMixin, ArrayOpsMixin, Expressio
         return r
 
     def store_subscript(self, target: ast.Subscript, val, node):
+        if self.store_bits(target, val, node):  # x[lo:hi] = v on an integer scalar or array element
+            return
         r = self.index_or_view(target, self.eval(target.value))
         if isinstance(r, View):
             self.write_view(r, val)

@@ -87,6 +87,8 @@ class ExpressionsMixin:
             if not isinstance(k, int):
                 raise self.err(node, "tuples can only be indexed by compile-time ints")
             return base[k]
+        if isinstance(base, (TV, Idx)):  # bit access on an integer: x[i], x[lo:hi]
+            return self.bit_get(node, base, node.slice)
         r = self.index_or_view(node, base)
         if not isinstance(r, tuple):
             return r  # a sub-view (A[i] of a 2-D array) or a slice
@@ -248,6 +250,12 @@ class ExpressionsMixin:
         return TV(arith.select(c.value, a.value, b.value), a.dtype)
 
     def expr_Call(self, node):
+        if (isinstance(node.func, ast.Attribute) and node.func.attr in ("reverse", "bitcast") and not node.args
+                and not (isinstance(node.func.value, ast.Name) and self.lookup(node.func.value.id) is None)):
+            return self.bit_method(node, self.eval(node.func.value), node.func.attr)
+        if isinstance(node.func, ast.Attribute) and node.func.attr in ("reverse", "bitcast") and not node.args \
+                and isinstance(node.func.value, (ast.Subscript, ast.Call, ast.BinOp)):
+            return self.bit_method(node, self.eval(node.func.value), node.func.attr)
         callee = self.eval(node.func) if not isinstance(node.func, ast.Name) or self.lookup(node.func.id) \
             else self.globals.get(node.func.id, getattr(builtins, node.func.id, None))
         name = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)

@@ -140,7 +140,12 @@ def load_allo_source(source: str | os.PathLike | None = None, *, text: str | Non
     if namespace:
         mod.__dict__.update(namespace)
     code = compile_allo_source(text, filename)
-    exec(code, mod.__dict__)  # noqa: S102
+    sys.modules[name] = mod  # decorators such as @dataclass look their module up there
+    try:
+        exec(code, mod.__dict__)  # noqa: S102
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
     return mod
 
 

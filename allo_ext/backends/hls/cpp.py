@@ -231,6 +231,9 @@ def int_literal(v: int, bits: int) -> E:
 
 # ---------------------------------------------------------------------------- helpers
 HELPERS = {
+    "trap": """\
+// Bounds and division checks of the C simulation report here (defined in csim_main.cpp).
+extern "C" void allo_ext_trap(long long site, long long a, long long b);""",
     "maximum": """\
 // arith.maximumf: NaN wins and +0 > -0 (std::fmax would drop the NaN).
 template <typename T> static inline T allo_maximum(T a, T b) {

@@ -20,7 +20,9 @@ hash of the sources, the compile flags, the compiler's version and the ap_types 
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import fcntl
 import functools
 import hashlib
 import importlib.util
@@ -38,7 +40,10 @@ import numpy as np
 from ...lang.errors import AlloError, CallError, ToolNotFoundError
 from ..poison import run_poisoned
 from . import cpp
-from .emit import HLSModule, Port, build_vhls
+from torch_mlir import ir
+
+from ...passes.safety import insert_runtime_checks, trap_message
+from .emit import HLSModule, Port, build_vhls, emit_module
 
 # -fwrapv: MLIR integer arithmetic wraps, C++ signed overflow would be undefined.
 # -ffp-contract=off: no fused multiply-add, so results match the llvm backend's separate mul and add.
@@ -176,6 +181,19 @@ def wrapper_source(hls: HLSModule, stack_bytes: int) -> str:
         "}",
         "}  // namespace",
         "",
+        "// The first failed bounds or division check (see allo_ext/passes/safety.py); read and cleared by Python.",
+        "static long long allo_trap_state[4];",
+        'extern "C" void allo_ext_trap(long long site, long long a, long long b) {',
+        "  if (!allo_trap_state[0]) { allo_trap_state[0] = 1; allo_trap_state[1] = site; "
+        "allo_trap_state[2] = a; allo_trap_state[3] = b; }",
+        "}",
+        'extern "C" int allo_csim_trap(long long *out) {',
+        "  int hit = (int)allo_trap_state[0];",
+        "  for (int k = 0; k < 3; ++k) out[k] = allo_trap_state[k + 1];",
+        "  allo_trap_state[0] = 0;",
+        "  return hit;",
+        "}",
+        "",
         "// HLS code keeps every buffer on the stack: run the batch on a thread whose stack holds them all.",
         f"extern \"C\" int allo_csim_batch({', '.join(params)}) {{",
         f"  allo_batch_args allo_a{{{init}}};",
@@ -274,11 +292,63 @@ def _explain_errors(hls: HLSModule, log: str, build_dir: Path, max_errors: int =
     return "\n".join(out)
 
 
+# ---------------------------------------------------------------------------- verified cache
+def _hash_file(library: Path) -> Path:
+    return library.with_name(library.name + ".sha256")
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def verified_library(library: Path) -> bytes | None:
+    """The library's bytes if they match the SHA-256 recorded when it was built, else None (missing,
+    swapped, bit-flipped, truncated, or no hash recorded): the caller rebuilds."""
+    try:
+        recorded = _hash_file(library).read_text().strip()
+        data = library.read_bytes()
+    except OSError:
+        return None
+    return data if hashlib.sha256(data).hexdigest() == recorded else None
+
+
+@contextlib.contextmanager
+def _build_lock(directory: Path):
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / ".build.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _load_private_copy(data: bytes, directory: Path, name: str) -> ctypes.CDLL:
+    """dlopen the verified bytes from a private copy, unlinked at once. The cache file itself is never
+    mapped: a file truncated or rewritten while mapped would crash the process (SIGBUS) or change
+    code under it, and glibc would hand back a stale handle for a path it has loaded before."""
+    fd, tmp = tempfile.mkstemp(prefix=f".load-{Path(name).stem}-", suffix=".so", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        return ctypes.CDLL(tmp)
+    finally:
+        os.unlink(tmp)
+
+
 class CSimModule:
     """A compiled C simulation of an HLS kernel: call it with numpy arrays (see the module docstring)."""
 
-    def __init__(self, hls: HLSModule, cxx: str = "g++", cflags=(), cache_dir=None):
+    def __init__(self, hls: HLSModule, cxx: str = "g++", cflags=(), cache_dir=None, check_sites=()):
         self.hls = hls
+        self.check_sites = list(check_sites)
         self.name = hls.top
         self.inputs = [p for p in hls.ports if not p.is_output]
         self.outputs = [p for p in hls.ports if p.is_output]
@@ -295,22 +365,49 @@ class CSimModule:
         # (glibc would hand back the first), and a stale build in a reused project directory never matches.
         self.library = self.directory / f"libkernel_{key[:16]}.so"
         t0 = time.perf_counter()
-        self.cache_hit = self.library.is_file()
-        if not self.cache_hit:
-            self._build(compiler, ap_dir, wrapper)
+        self.cache_hit, data = True, verified_library(self.library)
+        if data is None:
+            # Builders of one key take turns: the second finds the first one's build and uses it.
+            with _build_lock(self.directory):
+                data = verified_library(self.library)
+                if data is None:
+                    self.cache_hit = False
+                    self._build(compiler, ap_dir, wrapper)
+                    data = verified_library(self.library)
+                    if data is None:
+                        raise AlloError(f"kernel '{self.name}': the library just built at {self.library} does not "
+                                        "match its recorded hash; is another process writing into "
+                                        f"{self.directory}?")
+        self.sha256 = hashlib.sha256(data).hexdigest()
         self.build_seconds = time.perf_counter() - t0
-        self._lib = ctypes.CDLL(str(self.library))
+        self._lib = _load_private_copy(data, self.directory, self.library.name)
         self._fn = self._lib.allo_csim_batch
         self._fn.restype = ctypes.c_int
+        self._trap = self._lib.allo_csim_trap
+        self._trap.restype = ctypes.c_int
+        self._trap.argtypes = [ctypes.POINTER(ctypes.c_longlong)]
         self._fn.argtypes = [ctypes.c_int64] + [
             t for p in hls.ports for t in ([ctypes.c_void_p, ctypes.c_int64] if p.is_array and not p.is_output
                                            else [ctypes.c_void_p] if p.is_array
                                            else [np.ctypeslib.as_ctypes_type(numpy_dtype(p))])]
 
+    def library_bytes(self) -> bytes:
+        """The built library, read again and checked against the hash it was loaded with (for copying
+        it into a project: a library changed on disk since is refused, never copied)."""
+        data = self.library.read_bytes() if self.library.is_file() else b""
+        if hashlib.sha256(data).hexdigest() != self.sha256:
+            raise AlloError(f"{self.library} changed on disk after it was loaded (hash mismatch); rebuild with "
+                            "the same call (the cache repairs itself) and copy again")
+        return data
+
     def _build(self, compiler: str, ap_dir: Path, wrapper: str):
         self.directory.mkdir(parents=True, exist_ok=True)
-        # Build in a private directory and move the results in atomically: parallel test workers
-        # may build the same key at the same time.
+        for stale in self.directory.glob("build-*"):
+            # Under the build lock, a build directory is a leftover of a process that was killed.
+            shutil.rmtree(stale, ignore_errors=True)
+        for bad in (self.library, _hash_file(self.library)):
+            bad.unlink(missing_ok=True)  # a library that failed verification is never kept
+        # Build in a private directory and move the results in atomically.
         tmp = Path(tempfile.mkdtemp(prefix="build-", dir=self.directory))
         try:
             self.hls.write(tmp)
@@ -327,13 +424,16 @@ class CSimModule:
                     f"g++ failed to compile the HLS C++ of kernel '{self.hls.top}' (exit {r.returncode}):\n"
                     + _explain_errors(self.hls, r.stderr, keep)
                     + f"\nfull log: {keep / 'build.log'}; sources: {keep}")
-            for old in self.directory.glob("libkernel_*.so"):
-                if old.name != self.library.name:
+            for old in self.directory.glob("libkernel_*.so*"):
+                if not old.name.startswith(self.library.name):
                     old.unlink(missing_ok=True)  # builds of other code in a reused project directory
             for f in list(tmp.iterdir()):
                 if f.name != self.library.name:
                     os.replace(f, self.directory / f.name)
+            digest = hashlib.sha256((tmp / self.library.name).read_bytes()).hexdigest()
             os.replace(tmp / self.library.name, self.library)
+            # The hash file is written last and atomically: it is what makes the library a valid build.
+            _atomic_text(_hash_file(self.library), digest + "\n")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -371,6 +471,9 @@ class CSimModule:
             if rc != 0:
                 raise AlloError(f"kernel '{self.name}': could not start the simulation thread (pthread error {rc}); "
                                 f"it asked for a stack of {max(MIN_STACK, 2 * self.hls.local_bytes)} bytes")
+            state = (ctypes.c_longlong * 3)()
+            if self._trap(state):
+                raise trap_message(self.check_sites, *state)
 
         outs = run_poisoned(self.name, specs, invoke)
         res = [o[()] if p.scalar_result and n is None else o for p, o in zip(self.outputs, outs)]
@@ -385,7 +488,20 @@ def _dtype_of(p: Port):
     return from_numpy(numpy_dtype(p))
 
 
-def build_csim(schedule, interface: str = "vitis", cxx: str = "g++", cflags=(), project=None) -> CSimModule:
+def build_csim(schedule, interface: str = "vitis", cxx: str = "g++", cflags=(), project=None,
+               checks: bool = True) -> CSimModule:
     """Emit, compile (or reuse a cached build) and load. ``project``: build in this directory instead
-    of the cache (it is rebuilt whenever the code or flags differ from the last build there)."""
-    return CSimModule(build_vhls(schedule, interface=interface), cxx=cxx, cflags=cflags, cache_dir=project)
+    of the cache (it is rebuilt whenever the code or flags differ from the last build there).
+    ``checks``: the simulated C++ carries the bounds and division checks of
+    :mod:`allo_ext.passes.safety` (the HLS C++ of ``target="vhls"`` never does)."""
+    if not checks:
+        return CSimModule(build_vhls(schedule, interface=interface), cxx=cxx, cflags=cflags, cache_dir=project)
+    with schedule.context:
+        module = ir.Module.parse(schedule.module.operation.get_asm(enable_debug_info=True))
+        sites = insert_runtime_checks(module)
+        if not sites:  # nothing to check: the C++ is exactly target="vhls"'s
+            return CSimModule(build_vhls(schedule, interface=interface), cxx=cxx, cflags=cflags, cache_dir=project)
+        hls = emit_module(module, schedule.top, schedule.mb.py_functions, interface,
+                          {k: v for k, v in schedule.mb.signatures.items() if k not in schedule.mb.py_functions})
+    hls.schedule = schedule
+    return CSimModule(hls, cxx=cxx, cflags=cflags, cache_dir=project, check_sites=sites)

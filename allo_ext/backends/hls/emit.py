@@ -28,6 +28,7 @@ from . import cpp
 from .common import EmitError, FuncInfo, Mem, Port, attr_str, funcs_of, loc_str, memref_elem, memref_shape, param_decl, walk
 from .cpp import Needs
 from .function import FunctionEmitter
+from ...passes.safety import TRAP
 
 INTERFACES = ("vitis", "ip")
 
@@ -83,12 +84,15 @@ class HLSModule:
 
 # ---------------------------------------------------------------------------- module emitter
 class ModuleEmitter:
-    def __init__(self, module: ir.Module, top: str, py_functions: dict | None = None, interface: str = "vitis"):
+    def __init__(self, module: ir.Module, top: str, py_functions: dict | None = None, interface: str = "vitis",
+                 signatures: dict | None = None):
         if interface not in INTERFACES:
             raise AlloError(f"unknown HLS interface {interface!r}; choose one of {INTERFACES} "
                             "('vitis': extern \"C\" kernel with m_axi/s_axilite ports; 'ip': ap_memory ports)")
         self.module, self.top, self.interface = module, top, interface
         self.py = py_functions or {}
+        # (names, arg types, result types) of functions with no Python source (the frontend's top)
+        self.known_sigs = signatures or {}
         self.funcs = funcs_of(module)
         if top not in self.funcs:
             raise EmitError(f"no function '{top}' in the module; functions: {', '.join(self.funcs)}")
@@ -106,7 +110,7 @@ class ModuleEmitter:
         seen, out = set(), []
 
         def visit(sym, stack):
-            if sym in seen:
+            if sym in seen or sym == TRAP:  # the safety checks' report function lives in the C simulation driver
                 return
             if sym in stack:
                 raise EmitError(f"recursive kernel calls ({' -> '.join(stack + [sym])}) cannot be synthesised")
@@ -161,8 +165,8 @@ class ModuleEmitter:
         """(arg names, arg dtypes-or-None, result dtypes-or-None) from the Python kernel, if known."""
         if sym not in self.sigs:
             fn = self.py.get(sym)
-            if fn is not None:
-                names, ats, rts = kernel_signature(fn)
+            if fn is not None or sym in self.known_sigs:
+                names, ats, rts = kernel_signature(fn) if fn is not None else self.known_sigs[sym]
                 self.sigs[sym] = (names, [t.dtype if isinstance(t, ArrayType) else t for t in ats],
                                   [t.dtype if isinstance(t, ArrayType) else t for t in rts])
             else:
@@ -219,7 +223,7 @@ class ModuleEmitter:
         out += [f"#include <{h}>" for h in sorted(std)]
         out += ["", "// Loop labels name the loops in Vitis HLS reports; g++ never jumps to them.",
                 '#pragma GCC diagnostic ignored "-Wunused-label"', ""]
-        for h in ("maximum", "minimum", "floordiv", "ceildiv", "floormod", "bitcast", "fixed_raw"):
+        for h in ("maximum", "minimum", "floordiv", "ceildiv", "floormod", "bitcast", "fixed_raw", "trap"):
             if h in self.needs.helpers:
                 out += cpp.HELPERS[h].split("\n") + [""]
         return out
@@ -310,15 +314,23 @@ def _scalar_text(x, fbits: int) -> str:
 
 
 # ---------------------------------------------------------------------------- entry point
-def emit_module(module: ir.Module, top: str, py_functions: dict | None = None, interface: str = "vitis") -> HLSModule:
+def emit_module(module: ir.Module, top: str, py_functions: dict | None = None, interface: str = "vitis",
+                signatures: dict | None = None) -> HLSModule:
     """HLS C++ of ``module`` with ``top`` as the kernel. ``py_functions`` (symbol -> Python kernel)
     supplies the declared element types (signedness, fixed point) of each kernel's arguments."""
-    return ModuleEmitter(module, top, py_functions, interface).emit()
+    return ModuleEmitter(module, top, py_functions, interface, signatures).emit()
 
 
 def build_vhls(schedule, interface: str = "vitis") -> HLSModule:
+    from ...schedule import unrealised
+
+    hints = unrealised(schedule.module)
+    if hints:
+        raise AlloError(f"the HLS backend does not build reuse/write-back buffers or fused producer loops yet; "
+                        f"this schedule asks for {', '.join(hints)} (the llvm target runs it, with the same results)")
     with schedule.context:
-        mod = emit_module(schedule.module, schedule.top, schedule.mb.py_functions, interface)
+        mod = emit_module(schedule.module, schedule.top, schedule.mb.py_functions, interface,
+                          {k: v for k, v in schedule.mb.signatures.items() if k not in schedule.mb.py_functions})
     mod.schedule = schedule
     return mod
 

@@ -12,6 +12,7 @@ from torch_mlir import ir
 from ...lang.errors import AlloError
 from ...lang.fixed import from_spec
 from ...lang.types import DType
+from ...passes.safety import TRAP
 from . import cpp
 from .common import (DROPPED, EmitError, Mem, Port, attr_int, attr_str, ctype_bytes, is_barrier, is_memref, loc_str,
                      memref_elem, memref_shape, param_decl)
@@ -429,6 +430,10 @@ class FunctionEmitter(FixedOps, ScalarOps):
     # -- calls and return
     def op_func_call(self, op, pos):
         callee = ir.FlatSymbolRefAttr(op.attributes["callee"]).value
+        if callee == TRAP:  # a failed safety check (C simulation builds only): report and go on
+            self.me.needs.helpers.add("trap")
+            self.line(f"{TRAP}({', '.join(self.v(x).text for x in op.operands)});")
+            return
         args = []
         for x in op.operands:
             if is_memref(x.type):

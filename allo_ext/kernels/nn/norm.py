@@ -20,18 +20,42 @@ __all__ = ["batchnorm1d_2d", "batchnorm1d_3d", "batchnorm_channels_last", "layer
 def _bn_fixed(name, T, shape, axis, eps, acc):
     """Fixed point: one scale ``gamma / sqrt(var + eps)`` per channel, computed in float32 in the
     ``stat`` loop and held in ``acc`` (default Fixed(32, 20)), then ``(x - mean) * scale + beta``
-    with exact products, quantised into T once."""
+    with exact products, quantised into T once. Loop names as in the float kernels."""
     S = acc if acc is not None else Fixed(32, 20)
     C = shape[axis]
+    if len(shape) == 2:
+        B = shape[0]
 
-    def bn(X: T[shape], gamma: T[C], beta: T[C], mean: T[C], var: T[C]) -> T[shape]:
-        scale: S[C]
-        for c in range(C, name="stat"):
-            scale[c] = float32(gamma[c]) / sqrt(float32(var[c]) + eps)
-        Z: T[shape]
-        for i in grid(*shape, name="bn"):
-            Z[i] = (X[i] - mean[i[axis]]) * scale[i[axis]] + beta[i[axis]]
-        return Z
+        def bn(X: T[B, C], gamma: T[C], beta: T[C], mean: T[C], var: T[C]) -> T[B, C]:
+            scale: S[C]
+            for c in range(C, name="stat"):
+                scale[c] = float32(gamma[c]) / sqrt(float32(var[c]) + eps)
+            Z: T[B, C]
+            for b, c in grid(B, C, name="bn"):
+                Z[b, c] = (X[b, c] - mean[c]) * scale[c] + beta[c]
+            return Z
+    elif axis == 1:
+        B, L = shape[0], shape[2]
+
+        def bn(X: T[B, C, L], gamma: T[C], beta: T[C], mean: T[C], var: T[C]) -> T[B, C, L]:
+            scale: S[C]
+            for c in range(C, name="stat"):
+                scale[c] = float32(gamma[c]) / sqrt(float32(var[c]) + eps)
+            Z: T[B, C, L]
+            for b, c, l in grid(B, C, L, name="bn"):
+                Z[b, c, l] = (X[b, c, l] - mean[c]) * scale[c] + beta[c]
+            return Z
+    else:
+        B, L = shape[0], shape[1]
+
+        def bn(X: T[B, L, C], gamma: T[C], beta: T[C], mean: T[C], var: T[C]) -> T[B, L, C]:
+            scale: S[C]
+            for c in range(C, name="stat"):
+                scale[c] = float32(gamma[c]) / sqrt(float32(var[c]) + eps)
+            Z: T[B, L, C]
+            for b, l, c in grid(B, L, C, name="bn"):
+                Z[b, l, c] = (X[b, l, c] - mean[c]) * scale[c] + beta[c]
+            return Z
 
     bn.__name__ = name
     return bn

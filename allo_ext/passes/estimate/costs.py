@@ -95,4 +95,4 @@ def op_cost(name: str, type_: ir.Type, operand_widths=()) -> OpCost:
             return OpCost(w + 4, 0, w * w // 2, w * 3)
     if name in F32_OPS:  # e.g. a float op whose type we did not recognise: cost it as float32
         return F32_OPS[name]
-    raise EstimateError(f"no cost for op '{name}' on {type_}; add it to the tables in allo_ext/passes/estimate.py")
+    raise EstimateError(f"no cost for op '{name}' on {type_}; add it to the tables in allo_ext/passes/estimate/costs.py")

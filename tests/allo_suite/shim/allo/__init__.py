@@ -12,5 +12,6 @@ from allo_ext.lang.source import AlloSourceFinder as _Finder
 from . import backend, dsl, ir, template  # noqa: F401
 
 _UP = _os.path.join(_os.path.dirname(_os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))), "upstream")
-_Finder(roots=[_os.path.join(_UP, "tests")],
+# ALLO_SOURCE_ROOTS: more directories whose modules are Allo-syntax (e.g. `allo-ext upstream` output)
+_Finder(roots=[_os.path.join(_UP, "tests")] + [r for r in _os.environ.get("ALLO_SOURCE_ROOTS", "").split(_os.pathsep) if r],
         packages={"allo.library": _os.path.join(_UP, "allo", "library")}).install()
