@@ -92,7 +92,7 @@ def _hls4ml(model, X, prec=PREC) -> tuple[np.ndarray, float]:
 def run(quick: bool, out: Path) -> dict:
     from allo_ext.quant import calibrate
 
-    n_train, n_test, epochs = (2000, 500, 8) if quick else (5000, 2000, 30)
+    n_train, n_test, epochs = (2000, 500, 8) if quick else (5000, 2000, 20)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     train_file, test_file = _jets(out / "data", n_train, n_test)
