@@ -15,6 +15,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -39,7 +40,8 @@ MUTANTS: dict[str, tuple[str, str, str, int, list[str]]] = {
     "matcher: any transpose": ("allo_ext/frontend/fusion.py", "return dims == [1, 2]", "return True", 0,
                                [GUARDS + "::test_transpose_bn_transpose_matcher_needs_dims_1_2"]),
     "matcher: any rank": ("allo_ext/frontend/fusion.py", "if val is None or val.dim() != 3:", "if val is None:", 0,
-                          [GUARDS + "::test_transpose_bn_transpose_matcher_needs_dims_1_2", "tests/test_frontend.py"]),
+                          [GUARDS + "::test_transpose_bn_transpose_matcher_needs_dims_1_2",
+                           GUARDS + "::test_transpose_bn_transpose_matcher_needs_rank_3", "tests/test_frontend.py"]),
     "add: alpha ignored": ("allo_ext/frontend/lowerings.py", "    if alpha != 1:\n        b = _mul(ctx, node, b, alpha)\n"
                            "    return _binary(K.add", "    return _binary(K.add", 0,
                            [GUARDS + "::test_add_and_sub_honour_alpha"]),
@@ -110,6 +112,9 @@ def run_tests(root: Path, tests: list[str], timeout: int) -> tuple[str, str, flo
         return "survived", "", dt
     if r.returncode == 1 and failed:
         return "killed", failed[0], dt
+    if r.returncode < 0:  # the mutant crashed the test process (e.g. SIGFPE): the suite fails, so it is caught
+        test = re.findall(r"line \d+ in (test_\w+)", r.stdout + r.stderr)
+        return "killed", f"{signal.Signals(-r.returncode).name} in {test[-1] if test else 'the test process'}", dt
     return "error", (r.stdout + r.stderr).strip().splitlines()[-1][:200], dt
 
 

@@ -391,3 +391,24 @@ def test_from_pytorch_vhls_module_estimates_its_schedule(tiny_estimates):
     mod = from_pytorch(JetFormer.tiny().eval(), torch.randn(1, 8, 3), target="vhls", schedule="latency")
     assert "#pragma HLS pipeline" in mod.code
     assert mod.estimate().cycles == tiny_estimates["latency"].cycles
+
+
+def idiv(A: int32[N], B: int32[N]) -> int32[N]:
+    C: int32[N] = 0
+    for i in range(N):
+        C[i] = A[i] // B[i]
+    return C
+
+
+def iadd(A: int32[N], B: int32[N]) -> int32[N]:
+    C: int32[N] = 0
+    for i in range(N):
+        C[i] = A[i] + B[i]
+    return C
+
+
+def test_integer_divider_is_width_plus_4_cycles_deep():
+    # The documented model: a W-bit divider (Vitis' sdiv core, not pipelined here) takes W + 4 cycles, an
+    # integer add 1. The two loops differ only in that op, so each sequential iteration is 36 - 1 longer.
+    div, add = estimate(schedule(idiv)), estimate(schedule(iadd))
+    assert div.cycles - add.cycles == N * ((32 + 4) - 1)

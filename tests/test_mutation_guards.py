@@ -5,7 +5,8 @@ pass (bench/mutate.py applies them to a copy of the code and runs these).
   non-default eps, where epsilon is not invisible;
 - softmax/log_softmax with the running max starting at 0 instead of -inf: rows like [-200, -201, -199];
 - ``alpha`` ignored in add/sub;
-- the transpose-BatchNorm-transpose matcher accepting any transpose.
+- the transpose-BatchNorm-transpose matcher accepting any transpose, or a tensor of another rank;
+- the estimator pricing an integer divider as free; the C++ `max` helper dropping NaNs.
 """
 from __future__ import annotations
 
@@ -161,3 +162,56 @@ def test_transpose_bn_transpose_matcher_needs_dims_1_2():
     except allo_ext.AlloError:
         return
     np.testing.assert_allclose(got, ref, rtol=2e-4, atol=2e-4)
+
+
+class _RankFourBN(nn.Module):
+    """transpose(1, 2) -> BatchNorm2d -> transpose(1, 2) on a 4-D tensor: the same shape of pattern as the
+    3-D channels-last BatchNorm, but the channels-last kernel is 3-D only."""
+
+    def __init__(self, g: torch.Generator):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(4, eps=1e-3)
+        with torch.no_grad():
+            self.bn.running_mean.copy_(torch.randn(4, generator=g))
+            self.bn.running_var.copy_(torch.empty(4).uniform_(0.01, 2.0, generator=g))
+            self.bn.weight.copy_(torch.randn(4, generator=g))
+            self.bn.bias.copy_(torch.randn(4, generator=g))
+
+    def forward(self, x):  # x (B, 3, 4, 2)
+        return self.bn(x.transpose(1, 2)).transpose(1, 2)
+
+
+def test_transpose_bn_transpose_matcher_needs_rank_3():
+    from allo_ext.frontend.compile import export
+    from allo_ext.frontend.fusion import fuse_channels_last_batchnorm
+
+    m = _RankFourBN(torch.Generator().manual_seed(1)).eval()
+    ep = export(m, torch.zeros(2, 3, 4, 2))
+    assert fuse_channels_last_batchnorm(ep.graph_module.graph) == 0
+    x = torch.randn(5, 3, 4, 2)
+    with torch.no_grad():
+        ref = m(x).numpy()
+    got = from_pytorch(m, x, target="llvm", batch_size=5)(x.numpy())
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+
+
+def _fmax(A: float32[6], B: float32[6]) -> float32[6]:
+    C: float32[6] = 0.0
+    for i in range(6):
+        C[i] = max(A[i], B[i])
+    return C
+
+
+@pytest.mark.csim
+@pytest.mark.parametrize("target", ["llvm", "csim"])
+def test_max_propagates_nan(target):
+    # torch.maximum: a NaN on either side wins; std::fmax would silently drop it. (Signed zeros are not
+    # compared: torch leaves maximum(-0, +0) to the order of its operands.)
+    a = np.array([np.nan, 1.0, -3.0, 0.0, -0.0, 2.0], dtype=np.float32)
+    b = np.array([1.0, np.nan, np.nan, -0.0, 0.0, -5.0], dtype=np.float32)
+    s = allo_ext.customize(_fmax)
+    f = s.build(target="llvm") if target == "llvm" else s.build(target="vitis_hls", mode="csim")
+    got = f(a, b)
+    ref = torch.maximum(torch.from_numpy(a), torch.from_numpy(b)).numpy()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    np.testing.assert_array_equal(got[~np.isnan(ref)], ref[~np.isnan(ref)])
