@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cache import cache_root
 from .hls4ml_format import CLASS_NAMES, N_PARTICLES, make_jets_array, write
 from .jet_features import constituent_features
 from .truth import is_matched, truth_objects
@@ -281,9 +282,7 @@ def cache_key(n_jets: int, classes: Sequence[str], seed: int, mpi: bool) -> str:
 
 
 def default_cache_dir() -> Path:
-    env = os.environ.get("ALLO_EXT_CACHE")
-    base = Path(env) if env else Path.home() / ".cache" / "allo_ext"
-    return base / "jets"
+    return cache_root("jets")
 
 
 def _run_all(tasks: list[_Task], workers: int, progress: bool, description: str

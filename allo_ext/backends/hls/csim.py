@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...cache import atomic_write_text, cache_root as shared_cache_root
 from ...lang.errors import AlloError, CallError, ToolNotFoundError
 from ..poison import run_poisoned
 from . import cpp
@@ -90,8 +91,7 @@ def compiler_version(path: str) -> str:
 
 
 def cache_root() -> Path:
-    base = os.environ.get("ALLO_EXT_CACHE")
-    return (Path(base) if base else Path.home() / ".cache" / "allo_ext") / "csim"
+    return shared_cache_root("csim")
 
 
 # ---------------------------------------------------------------------------- wrapper
@@ -297,17 +297,6 @@ def _hash_file(library: Path) -> Path:
     return library.with_name(library.name + ".sha256")
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def verified_library(library: Path) -> bytes | None:
     """The library's bytes if they match the SHA-256 recorded when it was built, else None (missing,
     swapped, bit-flipped, truncated, or no hash recorded): the caller rebuilds."""
@@ -433,7 +422,7 @@ class CSimModule:
             digest = hashlib.sha256((tmp / self.library.name).read_bytes()).hexdigest()
             os.replace(tmp / self.library.name, self.library)
             # The hash file is written last and atomically: it is what makes the library a valid build.
-            _atomic_text(_hash_file(self.library), digest + "\n")
+            atomic_write_text(_hash_file(self.library), digest + "\n")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

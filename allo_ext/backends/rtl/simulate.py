@@ -8,7 +8,6 @@ cached build is used only if its ``manifest.json`` matches the sources and the b
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import shutil
@@ -16,6 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from ...cache import cache_root as shared_cache_root, sha256
 from ...lang.errors import AlloError, ToolNotFoundError
 
 SIMULATORS = ("icarus", "verilator")
@@ -43,12 +43,7 @@ def _version(tool: str) -> str:
 
 
 def cache_root() -> Path:
-    base = os.environ.get("ALLO_EXT_CACHE")
-    return (Path(base) if base else Path.home() / ".cache" / "allo_ext") / "rtl"
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    return shared_cache_root("rtl")
 
 
 def _sim_tools(simulator: str) -> list[str]:
@@ -68,7 +63,7 @@ class Simulator:
         self.simulator = simulator
         tools = [find_tool(t) for t in _sim_tools(simulator)]
         self.tools = tools
-        self.key = _sha(json.dumps([sv, tb, simulator, _version(tools[0])]).encode())[:32]
+        self.key = sha256(json.dumps([sv, tb, simulator, _version(tools[0])]).encode())[:32]
         self.directory = (Path(cache_dir) if cache_dir else cache_root()) / self.key
         self.binary = self.directory / self.BINARY[simulator]
         self.cache_hit = self._valid(sv, tb)
@@ -79,8 +74,8 @@ class Simulator:
         man = self.directory / "manifest.json"
         try:
             m = json.loads(man.read_text())
-            return (m["design"] == _sha(sv.encode()) and m["testbench"] == _sha(tb.encode())
-                    and m["binary"] == _sha(self.binary.read_bytes()))
+            return (m["design"] == sha256(sv.encode()) and m["testbench"] == sha256(tb.encode())
+                    and m["binary"] == sha256(self.binary.read_bytes()))
         except (OSError, ValueError, KeyError):
             return False
 
@@ -111,7 +106,7 @@ class Simulator:
                 raise RTLSimulationError(f"rtl: {self.simulator} failed to build the simulation (exit {r.returncode}):\n"
                                          f"{tail}\ncommand: {' '.join(cmd)}; sources and log kept in {keep}")
             (tmp / "manifest.json").write_text(json.dumps({
-                "design": _sha(sv.encode()), "testbench": _sha(tb.encode()), "binary": _sha(binary.read_bytes()),
+                "design": sha256(sv.encode()), "testbench": sha256(tb.encode()), "binary": sha256(binary.read_bytes()),
                 "simulator": self.simulator, "version": _version(self.tools[0])}))
             if self.directory.exists() and not self._valid(sv, tb):
                 # A stale or damaged entry: move it aside (atomically) and replace it.

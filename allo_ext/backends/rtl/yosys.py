@@ -13,7 +13,8 @@ import tempfile
 from pathlib import Path
 
 from ...lang.errors import AlloError
-from .simulate import _sha, _version, cache_root, find_tool
+from ...cache import sha256
+from .simulate import _version, cache_root, find_tool
 
 
 class SynthesisError(AlloError):
@@ -62,12 +63,12 @@ def synthesize(sv: str, top: str, cache_dir=None, timeout: float = 1800) -> Reso
     if not sv.strip():
         raise SynthesisError("rtl: the SystemVerilog is empty; refusing to report resources of nothing")
     yosys = find_tool("yosys")
-    key = _sha(json.dumps([sv, top, script(top), _version(yosys)]).encode())[:32]
+    key = sha256(json.dumps([sv, top, script(top), _version(yosys)]).encode())[:32]
     root = Path(cache_dir) if cache_dir else cache_root()
     entry = root / f"synth-{key}.json"
     try:
         cached = json.loads(entry.read_text())
-        if cached.get("design") == _sha(sv.encode()):
+        if cached.get("design") == sha256(sv.encode()):
             r = Resources(cached["resources"])
             r.cells, r.log = cached["cells"], cached.get("log", "")
             return r
@@ -90,6 +91,6 @@ def synthesize(sv: str, top: str, cache_dir=None, timeout: float = 1800) -> Reso
     root.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".synth-", dir=root)
     with os.fdopen(fd, "w") as f:
-        json.dump({"design": _sha(sv.encode()), "resources": dict(r), "cells": r.cells, "log": r.log}, f)
+        json.dump({"design": sha256(sv.encode()), "resources": dict(r), "cells": r.cells, "log": r.log}, f)
     os.replace(tmp, entry)
     return r
