@@ -148,3 +148,100 @@ def test_fixed_softmax_log_softmax(data, prec, backends, tmp_path_factory):
           torch.softmax(torch.from_numpy(x), -1).numpy(), 2 ** -8 + lsb)
     close(run_all(allo_ext.customize(K.log_softmax(T, (3, 4))), backends, (x,), d),
           torch.log_softmax(torch.from_numpy(x), -1).numpy(), 2 ** -6 + lsb)
+
+
+
+def ap_attention(T, X, Wq, Wk, Wv, Wo, bo, H):
+    """An independent model of the fixed-point attention kernel (hwtests/ap_model: exact rationals,
+    ap_fixed's documented quantisation and overflow): every ``acc +=`` of q/k/v, the scores, P V and
+    the output projection quantised to T as the kernel's source says, the score scale a constant of T.
+    Only the softmax is exact (torch, float64), so the kernel may differ from this model by its
+    tables alone; ``ap_attention_bound`` carries that difference to the output. X is (L, C)."""
+    from fractions import Fraction as Fr
+
+    import ap_model as ap
+
+    t = ap.T(T.bits, T.frac, True, T.q, T.o)
+    Qz = lambda v: t.value(ap.quantise(v, t))  # noqa: E731
+    F = lambda a: [[Fr(float(x)) for x in row] for row in np.atleast_2d(a)]  # noqa: E731
+    x, wq, wk, wv, wo = F(X), F(Wq), F(Wk), F(Wv), F(Wo)
+    L, C = len(x), len(x[0])
+    D = C // H
+
+    def linear(a, w, bias):
+        out = []
+        for row in a:
+            r = []
+            for o in range(len(w)):
+                acc = bias[o]
+                for c in range(len(row)):
+                    acc = Qz(acc + row[c] * w[o][c])
+                r.append(acc)
+            out.append(r)
+        return out
+
+    zero = [Fr(0)] * C
+    q, k, v = linear(x, wq, zero), linear(x, wk, zero), linear(x, wv, zero)
+    scale = Qz(Fr(1.0 / np.sqrt(D)))
+    O = [[Fr(0)] * C for _ in range(L)]
+    for h in range(H):
+        cs = range(h * D, (h + 1) * D)
+        for i in range(L):
+            sc = []
+            for m in range(L):
+                acc = Fr(0)
+                for c in cs:
+                    acc = Qz(acc + q[i][c] * k[m][c])
+                sc.append(Qz(acc * scale))
+            p = torch.softmax(torch.tensor([float(s) for s in sc], dtype=torch.float64), -1).tolist()
+            for c in cs:
+                acc = Fr(0)
+                for m in range(L):
+                    acc = Qz(acc + Fr(p[m]) * v[m][c])
+                O[i][c] = acc
+    Z = linear(O, wo, [Fr(float(b)) for b in bo])
+    vabs = np.array([[abs(float(e)) for e in row] for row in v])
+    return np.array([[float(e) for e in row] for row in Z]), vabs, [max(abs(float(s)) for s in row) for row in q + k]
+
+
+def ap_attention_bound(T, vabs, Wo, H, sm_bound):
+    """|kernel - ap_attention|: each probability is off by at most ``sm_bound`` (the softmax kernel's
+    stated bound), and a quantised step moves by at most its input's change plus one eps
+    (|Q(a) - Q(b)| <= |a - b| + eps, TRN or RND, WRAP-free), so P V is off by
+    sm_bound * sum_m |v_m| + L eps per channel and the output projection by sum_c |Wo| that + C eps."""
+    L, C = vabs.shape
+    dO = sm_bound * vabs.sum(axis=0) + L * eps(T)
+    return float((np.abs(Wo) * dO[None, :]).sum(axis=1).max()) + C * eps(T)
+
+
+@settings(max_examples=2)
+@given(data=st.data(), prec=st.sampled_from(["ap_fixed<16,6>", "ap_fixed<14,5,AP_RND,AP_SAT>"]))
+def test_fixed_attention(data, prec, backends, tmp_path_factory):
+    """Multi-head attention (B=1, L=3, C=4, H=2) in fixed point: the scores go through the table
+    softmax, so the whole kernel has an integer form. llvm, csim and rtl bit-identical; within
+    ``ap_attention_bound`` of an independent ap_fixed model with an exact softmax (this catches a
+    wrong scale, a dropped max subtraction or a wrong head split), and the model itself close to
+    torch's nn.MultiheadAttention in float64 (a sanity check of the model)."""
+    from hypothesis import assume
+
+    from allo_ext.lang.types import parse_precision
+
+    T = parse_precision(prec)
+    B, L, C, H = 1, 3, 4, 2
+    unit = lambda shape, lim: data.draw(reals(T, shape, T.bits - T.frac - 1 - lim))  # noqa: E731  |x| < 2**lim
+    X = unit((B, L, C), 0)
+    Wq, Wk = unit((C, C), 1), unit((C, C), 1)  # |w| < 2: scores of a few units, where the scale matters
+    Wv, Wo = unit((C, C), 0), unit((C, C), 0)
+    bo = unit((C,), 0)
+    want, vabs, qk_max = ap_attention(T, X[0], Wq, Wk, Wv, Wo, bo, H)
+    assume(max(qk_max) ** 2 * (C // H) < T.max / 2)  # no score overflows (the bound assumes none)
+    res = run_all(allo_ext.customize(K.attention(T, B, L, C, H)), backends, (X, Wq, Wk, Wv, Wo, bo),
+                  tmp_path_factory.mktemp("fattn"))
+    close(res, want[None], ap_attention_bound(T, vabs, Wo, H, 2 ** -8 + 2.0 ** -T.frac))
+    mha = torch.nn.MultiheadAttention(C, H, bias=False, batch_first=True).double()
+    with torch.no_grad():
+        mha.in_proj_weight.copy_(torch.from_numpy(np.concatenate([Wq, Wk, Wv])))
+        mha.out_proj.weight.copy_(torch.from_numpy(Wo))
+        mha.out_proj.bias = torch.nn.Parameter(torch.from_numpy(bo))
+        ref = mha(*(torch.from_numpy(X),) * 3, need_weights=False)[0].numpy()
+    assert np.abs(want[None] - ref).max() < 0.25, "the ap_fixed model strays from torch: the model is wrong"

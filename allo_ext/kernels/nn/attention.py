@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from ...lang import exp, grid
+from ...lang import exp, grid, table
 from ..registry import kernel, schedule_of
 from .shape import KernelArgumentError, check_shape, schedule_latency
 
@@ -83,6 +83,8 @@ def _seq_proj(T, B, L, C, S):
 
 @functools.lru_cache(maxsize=None)
 def _heads(T, B, L, S, C, H):
+    if T.is_fixed:
+        return _heads_fixed(T, B, L, S, C, H)
     D = C // H
     scale = 1.0 / math.sqrt(D)
 
@@ -113,6 +115,51 @@ def _heads(T, B, L, S, C, H):
         return O
 
     return _stage(attention_heads)
+
+
+@functools.lru_cache(maxsize=None)
+def _heads_fixed(T, B, L, S, C, H):
+    """Fixed point has no ``exp``: the scores of every head go through the table-based softmax kernel
+    (``fixed_softmax.py``: max subtraction, exp and 1/x tables sized from T), so the attention has the
+    same numbers as a torch model's softmax compiled at T, and an integer form for llvm and rtl.
+    Scores -> softmax -> P V are three calls inside this stage; ``scale`` is a constant of T."""
+    from .activation import softmax
+
+    D = C // H
+    scale = 1.0 / math.sqrt(D)
+    sm = softmax(T, (B, H, L, S))
+
+    def attention_scores(Q: T[B, L, C], K: T[B, S, C]) -> T[B, H, L, S]:
+        Sc: T[B, H, L, S]
+        for b, h, l, m in grid(B, H, L, S, name="score"):
+            acc: T = 0.0
+            for d in range(D, name="qk"):
+                acc += Q[b, l, h * D + d] * K[b, m, h * D + d]
+            Sc[b, h, l, m] = acc * T(scale)
+        return Sc
+
+    def attention_pv(P: T[B, H, L, S], V: T[B, S, C]) -> T[B, L, C]:
+        O: T[B, L, C]
+        for b, h, l, d in grid(B, H, L, D, name="pv"):
+            pv: T = 0.0
+            for m in range(S, name="pv_red"):
+                pv += P[b, h, l, m] * V[b, m, h * D + d]
+            O[b, l, h * D + d] = pv
+        return O
+
+    scores, mix = _stage(attention_scores), _stage(attention_pv)
+
+    def attention_heads(Q: T[B, L, C], K: T[B, S, C], V: T[B, S, C]) -> T[B, L, C]:
+        P = sm(scores(Q, K))
+        O = mix(P, V)
+        return O
+
+    return _stage(attention_heads)
+
+
+def _zeros(T, C):
+    """Zero q/k/v biases as a constant of T (a float64 array would not match a fixed-point signature)."""
+    return table(np.zeros(C), T) if T.is_fixed else np.zeros(C, dtype=T.numpy)
 
 
 @functools.lru_cache(maxsize=None)
@@ -148,7 +195,7 @@ def _attention(T, B, L, C, H, qkv_bias):
             return Z
     else:
         # Zero biases as a constant: the accumulators start from them instead of 0.0, at no extra cost.
-        zero = np.zeros(C, dtype=T.numpy)
+        zero = _zeros(T, C)
 
         def attention(X: T[B, L, C], Wq: T[C, C], Wk: T[C, C], Wv: T[C, C], Wo: T[C, C], bo: T[C]) -> T[B, L, C]:
             Q, K, V = qkv(X, Wq, Wk, Wv, zero, zero, zero)
@@ -169,7 +216,7 @@ def linformer_attention(T, B, L, C, H, K):
 @functools.lru_cache(maxsize=None)
 def _linformer(T, B, L, C, H, S):
     qkv, proj, heads, out = _qkv(T, B, L, C), _seq_proj(T, B, L, C, S), _heads(T, B, L, S, C, H), _out(T, B, L, C)
-    zero = np.zeros(C, dtype=T.numpy)
+    zero = _zeros(T, C)
 
     def linformer_attention(X: T[B, L, C], Wq: T[C, C], Wk: T[C, C], Wv: T[C, C], E: T[S, L], F: T[S, L],
                             Wo: T[C, C], bo: T[C]) -> T[B, L, C]:
