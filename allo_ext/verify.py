@@ -95,19 +95,64 @@ def _build_csim(model, example, schedule):
     return kernel if hasattr(kernel, "in_shape") else _per_item(kernel, tuple(example.shape[1:]))
 
 
+RTL_PRECISION = "ap_fixed<16,6>"
+# Jets the rtl row simulates. The whole JetFormer-tiny is one dynamically scheduled design of
+# ~14 MB of SystemVerilog; Icarus spends minutes of CPU per jet on it, so the row checks a sample.
+RTL_JETS = 2
+
+
+class _FixedPoint:
+    """The rtl row's runner: the model at ``RTL_PRECISION`` through RTL simulation, on the first
+    ``RTL_JETS`` jets only, and the C simulation at the same precision on the same jets: the row
+    passes when the two are bit-identical (the float tolerance does not apply to fixed point)."""
+
+    def __init__(self, model, example, schedule):
+        from .frontend import from_pytorch
+
+        self.rtl = from_pytorch(model, example, target="rtl", schedule=schedule, precision=RTL_PRECISION)
+        csim = from_pytorch(model, example, target="vitis_hls", mode="csim", schedule=schedule,
+                            precision=RTL_PRECISION)
+        self.csim = csim if hasattr(csim, "in_shape") else _per_item(csim, tuple(example.shape[1:]))
+
+
 def _build_rtl(model, example, schedule):
     from .backends import TARGETS
 
     if "rtl" not in TARGETS:
         raise BackendUnavailable(f"the rtl target is not part of this allo_ext yet "
                                  f"(allo_ext.backends.TARGETS = {', '.join(TARGETS)})")
-    # RTL is integer/fixed-point hardware: the float32 model cannot go there as it is, and this
-    # table's tolerance (DEFAULT_ATOL) is a float one. The fixed-point row (from_pytorch(...,
-    # precision=) on a calibrated model, compared with csim at the same precision bit for bit) is
-    # not wired into verify yet: say so instead of reporting a float-vs-fixed "mismatch".
-    raise BackendUnavailable("the rtl target builds fixed-point hardware only; verify's fixed-point rtl row "
-                             "(from_pytorch(..., target='rtl', precision='ap_fixed<16,6>') against csim at the same "
-                             "precision) is not wired yet (issue 8, part 6)")
+    return _FixedPoint(model, example, schedule)
+
+
+def _run_fixed_point(name, runner: _FixedPoint, X, y, ref, build_s) -> VerifyRow:
+    n = min(RTL_JETS, len(X))
+    Xs = np.ascontiguousarray(X[:n])
+    t1 = time.perf_counter()
+    try:
+        out = np.stack([np.asarray(runner.rtl(Xs[i:i + 1])).reshape(-1) for i in range(n)])
+    except ToolNotFoundError as e:
+        return VerifyRow(name, "skipped", n, build_s=build_s, message=f"skipped: {e}")
+    except Exception as e:
+        return VerifyRow(name, "error", n, build_s=build_s, message=f"run failed: {_short(e)}")
+    run_s = time.perf_counter() - t1
+    cycles = getattr(runner.rtl, "cycles", None)
+    try:
+        want = np.asarray(runner.csim(Xs)).reshape(n, -1)
+    except Exception as e:
+        return VerifyRow(name, "error", n, build_s=build_s, run_s=run_s, message=f"csim at {RTL_PRECISION} failed: "
+                         f"{_short(e)}")
+    err = float(np.abs(out - ref[:n].astype(np.float64)).max())
+    agree = float((out.argmax(axis=1) == ref[:n].argmax(axis=1)).mean())
+    acc = _accuracy(out, None if y is None else y[:n])
+    what = (f"fixed point {RTL_PRECISION} on the first {n} of {len(X)} jets (Icarus, {cycles} cycles per jet): "
+            f"max|Δlogp| and agree are against float torch; the pass criterion is bit-identity with csim at "
+            f"{RTL_PRECISION}")
+    same = out.shape == want.shape and np.array_equal(out, want)
+    if not same:
+        bad = int((out != want).any(axis=1).sum()) if out.shape == want.shape else n
+        return VerifyRow(name, "mismatch", n, err, agree, acc, build_s, run_s,
+                         f"{what}: {bad} of {n} jets differ from csim")
+    return VerifyRow(name, "ok", n, err, agree, acc, build_s, run_s, f"{what}: bit-identical")
 
 
 BUILDERS: dict[str, Builder] = {"llvm": _build_llvm, "csim": _build_csim, "rtl": _build_rtl}
@@ -181,6 +226,8 @@ def _run_backend(name, builder, model, example, X, y, ref, schedule, atol) -> Ve
     except Exception as e:  # every other failure becomes a visible error row, never a crash of the table
         return VerifyRow(name, "error", len(X), build_s=time.perf_counter() - t0, message=f"build failed: {_short(e)}")
     build_s = time.perf_counter() - t0
+    if isinstance(fn, _FixedPoint):
+        return _run_fixed_point(name, fn, X, y, ref, build_s)
     t1 = time.perf_counter()
     try:
         out = np.asarray(fn(X), dtype=np.float32)

@@ -177,3 +177,46 @@ def test_verilator_agrees_with_icarus(tmp_path):
     ver = build(s, "rtl", tmp_path, simulator="verilator")
     np.testing.assert_array_equal(ver(X), ica(X))
     assert ver.cycles_per_item == ica.cycles_per_item and ica.cycles > 0
+
+
+# ---------------------------------------------------------------------- one JetFormer-tiny block
+@pytest.mark.slow
+def test_jetformer_tiny_block_fixed(backends, tmp_path):
+    """One whole JetFormer-tiny block (BatchNorm -> multi-head attention -> residual -> BatchNorm,
+    ReLU, Linear, BatchNorm, ReLU, Linear -> residual; 9 tokens, C=8, 2 heads) compiled from torch at
+    ap_fixed<16,6> as ONE design: the attention's softmax is the table-based fixed-point kernel and
+    the BatchNorms have constant scales, so the block has an integer-only form. llvm, csim and rtl
+    bit-identical on one token matrix, and near float torch: 0.05 here is a sanity tolerance for
+    the 16-bit datapath (measured 0.018), not a derived bound (the kernels' bounds are in
+    test_cross_fixed.py)."""
+    from allo_ext.frontend import from_pytorch
+    from allo_ext.models import JetFormer
+
+    torch.manual_seed(0)
+    block = JetFormer.tiny().eval().blocks[0]
+    g = torch.Generator().manual_seed(1)
+    for m in block.modules():  # statistics far from the identity, so every BatchNorm does something
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.3)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.2)
+    x = torch.randn(1, 9, 8, generator=g)
+    res = {}
+    for b in backends:
+        if b == "llvm":
+            k = from_pytorch(block, x, target="llvm", precision="ap_fixed<16,6>")
+        elif b == "csim":
+            k = from_pytorch(block, x, target="vitis_hls", mode="csim", precision="ap_fixed<16,6>")
+        elif b == "rtl":
+            k = from_pytorch(block, x, target="rtl", precision="ap_fixed<16,6>")
+        else:
+            pytest.skip(f"{b}: the torch-model route of this test covers llvm, csim and rtl")
+        res[b] = (np.asarray(k(x.numpy()), dtype=np.float64).reshape(1, 9, 8),)
+        if b == "rtl":
+            assert k.cycles > 0
+    assert_identical(res)
+    with torch.no_grad():
+        want = block(x).double().numpy()
+    for b, (y,) in res.items():
+        assert np.abs(y - want).max() < 0.05, f"{b}: |block - torch| = {np.abs(y - want).max()}"

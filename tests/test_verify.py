@@ -132,3 +132,33 @@ def test_table_shows_every_row_and_reason(model_and_data, monkeypatch, tmp_path)
         assert word in text
     d = rows[2].to_dict()
     assert d["status"] == "skipped" and d["ok"] is False and d["failed"] is False
+
+
+@pytest.mark.rtl
+@pytest.mark.csim
+def test_rtl_row_is_fixed_point_bit_identical_to_csim(monkeypatch):
+    """The rtl row simulates the model at ap_fixed<16,6> on the first RTL_JETS jets and passes only if
+    csim at the same precision gives the same bits; a backend that differs by one LSB is a mismatch.
+    (A small particle MLP: the whole JetFormer-tiny costs minutes of Icarus per jet.)"""
+    import allo_ext.verify as V
+    from allo_ext.models import ParticleMLP
+
+    torch.manual_seed(0)
+    model = ParticleMLP(n_particles=2, n_features=3, hidden=(4,), n_classes=3).eval()
+    X = np.random.default_rng(1).normal(size=(5, 2, 3)).astype(np.float32)
+    monkeypatch.setattr(V, "RTL_JETS", 2)
+    row = verify(model, X, None, backends=["rtl"])[1]
+    assert row.status == "ok" and row.n == 2, row
+    assert "bit-identical" in row.message and "ap_fixed<16,6>" in row.message and "cycles" in row.message
+    assert row.max_abs_err < 0.1 and row.argmax_agreement is not None
+
+    real = V._FixedPoint.__init__
+
+    def off_by_one_lsb(self, *a):  # csim's answer moved by one LSB of ap_fixed<16,6>
+        real(self, *a)
+        good = self.csim
+        self.csim = lambda x: np.asarray(good(x)) + 2.0 ** -10
+
+    monkeypatch.setattr(V._FixedPoint, "__init__", off_by_one_lsb)
+    row = verify(model, X, None, backends=["rtl"])[1]
+    assert row.status == "mismatch" and "2 of 2 jets differ from csim" in row.message

@@ -293,12 +293,13 @@ def _batch_norm(ctx, node, x, w, b, mean, var, *rest):
     c = shape[1]
     w = np.ones(c, np.float32) if w is None else w
     b = np.zeros(c, np.float32) if b is None else b
+    cs, stats = _bn_stats(ctx, w, b, mean, var, eps)
     if len(shape) == 2:
-        y = ctx.call(K.batchnorm1d_2d(ctx.dtype, shape[0], c, eps=eps, acc=ctx.acc), x, w, b, mean, var)
+        y = ctx.call(K.batchnorm1d_2d(ctx.dtype, shape[0], c, eps=eps, acc=ctx.acc, const_scale=cs), x, *stats)
     elif len(shape) >= 3:  # BatchNorm2d/3d: the spatial dims merged into one
         n = int(np.prod(shape[2:]))
         x3 = reshape(ctx, x, shape[:2] + (n,))
-        y = ctx.call(K.batchnorm1d_3d(ctx.dtype, shape[0], c, n, eps=eps, acc=ctx.acc), x3, w, b, mean, var)
+        y = ctx.call(K.batchnorm1d_3d(ctx.dtype, shape[0], c, n, eps=eps, acc=ctx.acc, const_scale=cs), x3, *stats)
         y = reshape(ctx, y, shape)
     else:
         raise NotImplementedError(f"batch_norm on a rank-{len(shape)} tensor")
@@ -310,7 +311,20 @@ def _batch_norm_channels_last(ctx, node, x, w, b, mean, var, eps):
     bsz, length, c = _shape(x)
     w = np.ones(c, np.float32) if w is None else w
     b = np.zeros(c, np.float32) if b is None else b
-    return ctx.call(K.batchnorm_channels_last(ctx.dtype, bsz, length, c, eps=eps, acc=ctx.acc), x, w, b, mean, var)
+    cs, stats = _bn_stats(ctx, w, b, mean, var, eps)
+    return ctx.call(K.batchnorm_channels_last(ctx.dtype, bsz, length, c, eps=eps, acc=ctx.acc, const_scale=cs), x,
+                    *stats)
+
+
+def _bn_stats(ctx, w, b, mean, var, eps):
+    """(const_scale, the kernel's arguments after x). Fixed point with constant statistics: the scale
+    gamma / sqrt(var + eps) is computed here (the kernel's float32 steps), so the kernel has no float
+    loop and the model has an integer-only form (target="rtl" builds no float hardware)."""
+    if ctx.dtype.is_fixed and all(isinstance(a, np.ndarray) for a in (w, var)):
+        from ..kernels.nn.norm import bn_fixed_scale
+
+        return True, (bn_fixed_scale(ctx.dtype, w, var, eps), b, mean)
+    return False, (w, b, mean, var)
 
 
 @register_lowering("aten.layer_norm")
