@@ -187,7 +187,7 @@ def test_jetformer_tiny_block_fixed(backends, tmp_path):
     ap_fixed<16,6> as ONE design: the attention's softmax is the table-based fixed-point kernel and
     the BatchNorms have constant scales, so the block has an integer-only form. llvm, csim and rtl
     bit-identical on one token matrix, and near float torch: 0.05 here is a sanity tolerance for
-    the 16-bit datapath (measured 0.018), not a derived bound (the kernels' bounds are in
+    the 16-bit datapath (measured 0.018; rtl: 30,659 cycles, 3.4 MB of SV, ~2 CPU-minutes of Icarus), not a derived bound (the kernels' bounds are in
     test_cross_fixed.py)."""
     from allo_ext.frontend import from_pytorch
     from allo_ext.models import JetFormer
