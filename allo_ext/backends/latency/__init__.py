@@ -13,6 +13,10 @@ Knobs that trade resources for cycles:
   a faster clock.
 - ``hard_dc`` (default -1, none): da4ml's adder-depth constraint on constant-matrix products; a
   small value gives shallower (fewer-stage) but larger adder graphs.
+- ``dsp_delay`` (default 3.0): delay of an activation-activation product (QK^T, AV, the softmax's
+  table products), which the Verilog leaves to the synthesis tool as ``a * b`` and Vivado maps to a
+  DSP48E2 (about 3 ns combinational, i.e. 3 adder levels); ``None`` keeps da4ml's own model of a LUT
+  array multiplier (one adder level per bit of the narrower operand: 16 for 16-bit operands).
 - ``reuse_factor`` (hls4ml's name): only 1 (fully parallel, II = 1); da4ml does not time-multiplex.
 """
 from __future__ import annotations
@@ -26,17 +30,20 @@ from .errors import StaticLoweringError
 __all__ = ["LatencyDesign", "StaticLoweringError", "build_latency", "trace_graph"]
 
 
-def trace_graph(ep, precision, hard_dc: int = -1):
+def trace_graph(ep, precision, hard_dc: int = -1, delay: float = 5.0, dsp_delay: float | None = 3.0):
     """The exported program traced into da4ml values: (TracedGraph, seconds)."""
     from da4ml.trace import HWConfig
 
     from ...frontend.static_import import StaticGraphImporter
+    from .kernels_util import DSP_DELAY
     from .trace import TraceContext
 
     if precision is None:
         raise StaticLoweringError("schedule='latency' on target='rtl' needs a fixed-point precision= "
                                   "(e.g. 'ap_fixed<16,6>'): the static pipeline is fixed point only")
-    hw = HWConfig(1, -1, -1)
+    # adder_size 1, carry_size -1: da4ml's unit of delay is one adder level whatever its width; the
+    # cutoff makes every operation start inside one stage (none straddles a register).
+    hw = HWConfig(1, -1, float(delay))
 
     def sink(p):
         ctx = TraceContext(p, hw)
@@ -44,12 +51,17 @@ def trace_graph(ep, precision, hard_dc: int = -1):
         return ctx
 
     t0 = time.perf_counter()
-    graph = StaticGraphImporter(ep, sink, precision=precision).run()
+    token = DSP_DELAY.set(dsp_delay)
+    try:
+        graph = StaticGraphImporter(ep, sink, precision=precision).run()
+    finally:
+        DSP_DELAY.reset(token)
     return graph, time.perf_counter() - t0
 
 
 def build_latency(ep, precision, delay: float = 5.0, clock_ns: float = 5.0, hard_dc: int = -1,
-                  reuse_factor: int = 1, name: str = "forward", cache_dir=None) -> LatencyDesign:
+                  dsp_delay: float | None = 3.0, reuse_factor: int = 1, name: str = "forward",
+                  cache_dir=None) -> LatencyDesign:
     import numpy as np
     from da4ml.trace import comb_trace, to_pipeline
 
@@ -60,7 +72,7 @@ def build_latency(ep, precision, delay: float = 5.0, clock_ns: float = 5.0, hard
     if not (isinstance(delay, (int, float)) and delay > 0):
         raise AlloError(f"schedule='latency': delay must be a positive number (da4ml's delay budget per stage), "
                         f"got {delay!r}")
-    graph, t_trace = trace_graph(ep, precision, hard_dc)
+    graph, t_trace = trace_graph(ep, precision, hard_dc, delay, dsp_delay)
     ins = [v for b in graph.inputs for v in np.asarray(b.value, dtype=object).ravel()]
     outs = [v for b in graph.outputs for v in np.asarray(b.value, dtype=object).ravel()]
     t0 = time.perf_counter()

@@ -23,7 +23,7 @@ import numpy as np
 from ...kernels import KERNELS
 from . import fixed as F
 from .errors import StaticLoweringError
-from .kernels_util import tree_sum
+from .kernels_util import act_mul, const_matmul, const_mul, tree_sum
 from .softmax import log_softmax_rows, softmax_rows
 
 IMPLS: dict = {}
@@ -48,44 +48,6 @@ def params_of(kernel_fn) -> dict:
     bound = inspect.signature(KERNELS[name].factory).bind(*args, **kwargs)
     bound.apply_defaults()
     return dict(bound.arguments)
-
-
-def f32_parts(c: np.ndarray) -> list:
-    """``c`` as a sum of arrays each exact in float32 (da4ml's constant-matrix solver reads float32:
-    a 32-bit BatchNorm scale or a wide weight would otherwise lose its low bits)."""
-    parts, rest = [], np.asarray(c, dtype=np.float64)
-    while np.any(rest != 0) and len(parts) < 8:
-        hi = rest.astype(np.float32).astype(np.float64)
-        parts.append(hi)
-        rest = rest - hi  # exact: hi is rest rounded to 24 significant bits
-    return parts or [np.zeros_like(rest)]
-
-
-def const_matmul(row, w: np.ndarray, solver=None) -> np.ndarray:
-    """``row @ w`` (row: 1-D object array of traced values or floats, w: (K, N) constants) through da4ml's
-    constant-matrix solver: exact, and shared subexpressions across outputs. Its scalar ``x * c`` (a
-    canonical-signed-digit expansion) is not used: in da4ml 0.6.0 it gives wrong bits for constants
-    with 20 fraction bits (e.g. x * 2.78131008 into ap_fixed<16,6>: 18.78 for 2.78)."""
-    from da4ml.trace import FixedVariableArray
-
-    row = np.asarray(row, dtype=object)
-    if all(isinstance(v, float) for v in row):
-        return np.array([float(v) for v in np.asarray(row, dtype=np.float64) @ w], dtype=object)
-    arr = FixedVariableArray(row.copy(), solver_options=solver or {})
-    out = None
-    for part in f32_parts(w):
-        y = (arr @ part)._vars
-        out = y if out is None else out + y
-    return np.asarray(out, dtype=object)
-
-
-def const_mul(v, c: float):
-    """A traced value times a constant, exactly (see ``const_matmul``)."""
-    if isinstance(v, float):
-        return v * c
-    if c == 0.0:
-        return 0.0
-    return const_matmul(np.array([v], dtype=object), np.array([[c]], dtype=np.float64))[0]
 
 
 def _is_const(a) -> bool:
@@ -135,7 +97,7 @@ def dot(x, w, bias, acc_t, out_t, where: str, solver=None):
             if _is_const(w):
                 terms = [prods[k][n] for k in range(K) if w[k, n] != 0.0]
             else:
-                terms = [x[r, k] * w[k, n] for k in range(K)]
+                terms = [act_mul(x[r, k], w[k, n]) for k in range(K)]
             out[r, n] = _accumulate(terms, acc_t, float(init[n]), where)
     return F.quantize(out, out_t, where)
 
@@ -218,7 +180,7 @@ def _times(a, b):
         return const_mul(b, a)
     if isinstance(b, float) and not isinstance(a, float):
         return const_mul(a, b)
-    return a * b
+    return act_mul(a, b)
 
 
 @impl("mul")

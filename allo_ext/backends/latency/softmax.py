@@ -16,7 +16,7 @@ import numpy as np
 
 from . import fixed as F
 from .errors import StaticLoweringError
-from .kernels_util import tree_max, tree_sum
+from .kernels_util import act_mul, tree_max, tree_sum
 
 
 def _values(tab) -> np.ndarray:
@@ -88,7 +88,7 @@ def _exp_terms(row, c, where):
         if kl > 0:
             jl = _frac_field(d, k, kl)
             lo = _lookup(jl, lambda t: lo_vals[t % (2 ** kl)])
-            prod = hi * lo
+            prod = act_mul(hi, lo)
         else:
             prod = hi * float(lo_vals[0])
         es.append(F.quantize(np.array([prod], dtype=object), S, where)[0])
@@ -113,7 +113,7 @@ def softmax_rows(rows: np.ndarray, T, where: str, fn) -> np.ndarray:
         total = F.quantize(np.array([total], dtype=object), S, where)[0]
         j = _row_index(total, kr, nr)
         recip = _lookup(j, lambda t: rv[min(max(t, 0), nr - 1)])
-        out[r] = F.quantize(np.array([e * recip for e in es], dtype=object), T, where)
+        out[r] = F.quantize(np.array([act_mul(e, recip) for e in es], dtype=object), T, where)
     return out
 
 
