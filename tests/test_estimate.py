@@ -87,6 +87,20 @@ def fork(A: float32[N]) -> float32[N]:
     return D
 
 
+def fork2(A: float32[N], A2: float32[N]) -> float32[N]:
+    B = scale(A)
+    C = shift(A2)
+    D = vadd(B, C)
+    return D
+
+
+def twice(A: float32[N], A2: float32[N]) -> float32[N]:
+    B = chain(A)
+    C = chain(A2)
+    D = vadd(B, C)
+    return D
+
+
 def bigbuf(A: float32[1024]) -> float32[1024]:
     Z: float32[1024]
     for i in range(1024):
@@ -270,9 +284,10 @@ def test_call_chain_sums_the_callees():
     e = estimate(_chain())
     assert (e.kernel("scale").cycles, e.kernel("shift").cycles) == (SCALE, SHIFT)
     assert e.cycles == 2 * SCALE + SHIFT
-    assert (e.kernel("scale").calls, e.kernel("scale").instances) == (2, 1)
+    assert (e.kernel("scale").calls, e.kernel("scale").instances) == (2, 2)
     assert e.ii == e.cycles  # without dataflow a call starts when the previous one is done
-    assert e.dsp == FMUL.dsp + FADD.dsp  # scale is one hardware instance, called twice
+    # The emitter inlines scale at both call sites (#pragma HLS inline): two copies of its multiplier.
+    assert e.dsp == 2 * FMUL.dsp + FADD.dsp
 
 
 def test_dataflow_ii_is_the_slowest_stage():
@@ -285,7 +300,7 @@ def test_dataflow_ii_is_the_slowest_stage():
 
 
 def test_dataflow_overlaps_independent_calls():
-    s = schedule(fork)
+    s = schedule(fork2)
     for k in ("scale", "shift", "vadd"):
         s.pipeline(f"{k}:i")
     plain = estimate(s).cycles
@@ -293,8 +308,34 @@ def test_dataflow_overlaps_independent_calls():
     e = estimate(s)
     vadd_cycles = (N - 1) + ADD_DEPTH
     assert plain == SCALE + SHIFT + vadd_cycles
-    assert e.cycles == max(SCALE, SHIFT) + vadd_cycles  # scale and shift both read A and run side by side
+    assert e.cycles == max(SCALE, SHIFT) + vadd_cycles  # scale and shift have their own inputs: side by side
     assert e.ii == max(SCALE, SHIFT, vadd_cycles)
+
+
+def test_dataflow_refuses_a_buffer_with_two_readers():
+    s = schedule(fork)
+    with pytest.raises(allo_ext.ScheduleError, match=r"argument 'A' is read by 2 processes \(call @scale, call @shift\)"):
+        s.dataflow()
+    assert "hls.dataflow" not in str(s.module)  # refused: no pragma left behind
+
+
+def test_dataflow_refuses_jetformers_class_token_buffer_read_four_times():
+    from allo_ext.frontend.compile import trace
+    from allo_ext.models import JetFormer
+    s = trace(JetFormer.tiny().eval(), torch.randn(1, 8, 3), target="hls")
+    with pytest.raises(allo_ext.ScheduleError, match=r"output of call @concat is read by 4 processes"):
+        s.dataflow()
+
+
+def test_a_dataflow_region_called_twice_is_one_shared_instance():
+    # chain is not inlined (it is a dataflow region), so its two call sites share one instance; its
+    # processes are separate, and vadd, inlined into twice, is one more copy.
+    s = schedule(twice)
+    s.dataflow("chain")
+    e = estimate(s)
+    assert e.kernel("chain").instances == 1 and e.kernel("chain").calls == 2
+    assert e.kernel("scale").instances == 2 and e.kernel("shift").instances == 1
+    assert e.dsp == 2 * FMUL.dsp + FADD.dsp + FADD.dsp
 
 
 # ---------------------------------------------------------------------------------------------- resources

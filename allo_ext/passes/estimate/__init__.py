@@ -112,9 +112,12 @@ Cost model (cycles of a 200 MHz clock on Xilinx UltraScale+; every constant is a
    - registers are FFs (bits);
    - a completely partitioned constant is folded into logic and costs nothing.
 
-   A global's partitioning is the finest one among the callee arguments it is passed to. A function
-   called from several places is one hardware instance, except in a dataflow function, where each call
-   site is its own process. Totals multiply each function's resources by its instance count.
+   A global's partitioning is the finest one among the callee arguments it is passed to. Every call
+   site is its own hardware, as the emitted code instantiates it: the HLS emitter inlines every kernel
+   except a dataflow region, and the processes of a dataflow region are separate by construction. The
+   one shared case is a dataflow-region function called from several places of a non-dataflow caller:
+   it stays a function, and one instance serves its call sites. Totals multiply each function's
+   resources by its instance count.
 
 The op latencies assume a 200 MHz target. ``clock_mhz`` only converts cycles into time: at another
 clock Vitis would pick other core latencies.
@@ -203,7 +206,11 @@ def _call_graph(est: _Estimator, top: str):
             calls[callee] += calls[name] * mult
             per_callee[callee] += 1
         for callee, sites in per_callee.items():
-            instances[callee] += instances[name] * (sites if r.dataflow else 1)
+            # The HLS emitter inlines every callee except a dataflow region: inlined, each call site is
+            # its own copy of the hardware; a dataflow region stays a function, shared by its call sites
+            # (unless they are processes of a dataflow caller, which are separate by construction).
+            shared = est.results[callee].dataflow and not r.dataflow
+            instances[callee] += instances[name] * (1 if shared else sites)
             indeg[callee] -= 1
             if indeg[callee] == 0:
                 queue.append(callee)
