@@ -10,7 +10,17 @@ from torch_mlir import ir
 import allo_ext
 from allo_ext import float32, int8, int32
 from allo_ext.passes.estimate import (F32_OPS, LOOP_OVERHEAD, MEM_PORTS, RAM_READ_LATENCY, REG_READ_LATENCY,
-                                      STORE_LATENCY, EstimateError, estimate)
+                                      STORE_LATENCY, EstimateError)
+from allo_ext.passes.estimate import estimate as estimate_with_ports
+
+
+
+def estimate(s, **kw):
+    """The kernel body as an ap_memory IP (ports used in place). A Vitis kernel adds the m_axi port
+    copies around it when it partitions anything; the interface section at the end tests those."""
+    kw.setdefault("interface", "ip")
+    return estimate_with_ports(s, **kw)
+
 
 FADD = F32_OPS["arith.addf"]
 FMUL = F32_OPS["arith.mulf"]
@@ -431,7 +441,10 @@ def test_from_pytorch_vhls_module_estimates_its_schedule(tiny_estimates):
     torch.manual_seed(0)
     mod = from_pytorch(JetFormer.tiny().eval(), torch.randn(1, 8, 3), target="vhls", schedule="latency")
     assert "#pragma HLS pipeline" in mod.code
-    assert mod.estimate().cycles == tiny_estimates["latency"].cycles
+    e = mod.estimate()  # the Vitis kernel's m_axi ports are copied locally (the latency schedule partitions)
+    assert e.interface_cycles > 0 and "x_local" in mod.code
+    assert e.cycles == tiny_estimates["latency"].cycles + e.interface_cycles
+    assert mod.estimate(interface="ip").cycles == tiny_estimates["latency"].cycles
 
 
 def idiv(A: int32[N], B: int32[N]) -> int32[N]:
@@ -453,3 +466,22 @@ def test_integer_divider_is_width_plus_4_cycles_deep():
     # integer add 1. The two loops differ only in that op, so each sequential iteration is 36 - 1 longer.
     div, add = estimate(schedule(idiv)), estimate(schedule(iadd))
     assert div.cycles - add.cycles == N * ((32 + 4) - 1)
+
+
+# ---------------------------------------------------------------------------------------------- interface
+def test_m_axi_port_copies_are_charged_when_the_emitter_writes_them():
+    from allo_ext.passes.interface import MAXI_LATENCY
+    s = schedule(madd)
+    assert estimate_with_ports(s).cycles == estimate(s).cycles  # no partition: ports used in place
+    s.partition("madd:A", kind="complete")
+    vitis, ip = estimate_with_ports(s), estimate(s)
+    copy_in = (M * N - 1) + MAXI_LATENCY + STORE_LATENCY  # burst-read each input, one element per cycle
+    copy_out = (M * N - 1) + RAM_READ_LATENCY + MAXI_LATENCY
+    assert vitis.cycles - ip.cycles == vitis.interface_cycles == 2 * copy_in + copy_out
+    assert ip.interface_cycles == 0
+    # A's local copy is completely partitioned: M*N*32 flip-flops beside B's single RAM.
+    assert vitis.ff - ip.ff >= M * N * 32
+    code = s.build(target="vhls").code
+    assert code.count("_local[") >= 2 and "copy_out" in code  # the emitter writes the copies it is charged for
+    with pytest.raises(EstimateError, match="unknown interface 'axi'"):
+        estimate_with_ports(s, interface="axi")
