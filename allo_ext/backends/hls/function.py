@@ -203,7 +203,7 @@ class FunctionEmitter(FixedOps, ScalarOps):
         elif not self.is_top and not self.no_inline():
             self.pragma("inline")
         for p, n, a in params:
-            if p.is_array and self.copies_ports and p.const:
+            if p.is_array and self.copies_ports and p.const and self.mems[a].kind == "array":
                 self.local_copy_in(p, n, a)
             elif p.is_array:
                 self.partition_pragmas(n, p.name, port=True)
