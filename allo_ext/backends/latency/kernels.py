@@ -202,11 +202,15 @@ def _bn(p, ins, where, axis):
     from ...lang import Fixed
 
     T = p["T"]
-    x, gamma, beta, mean, var = ins
     S = p.get("acc") or Fixed(32, 20)
-    eps = np.float32(p.get("eps", 1e-5))
-    scale32 = np.float32(gamma).astype(np.float32) / np.sqrt(np.asarray(var, dtype=np.float32) + eps)
-    scale = F.constant(scale32.astype(np.float64), S)
+    if p.get("const_scale"):  # the frontend computed the scale (norm.bn_fixed_scale, the same float32 steps)
+        x, scale_in, beta, mean = ins
+        scale = F.constant(np.asarray(scale_in, dtype=np.float64), S)
+    else:
+        x, gamma, beta, mean, var = ins
+        eps = np.float32(p.get("eps", 1e-5))
+        scale32 = np.float32(gamma).astype(np.float32) / np.sqrt(np.asarray(var, dtype=np.float32) + eps)
+        scale = F.constant(scale32.astype(np.float64), S)
     shape = [1] * x.ndim
     shape[axis] = -1
     sc, mu, be = (np.asarray(v, dtype=np.float64).reshape(shape) for v in (scale, mean, beta))
