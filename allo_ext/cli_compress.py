@@ -43,8 +43,8 @@ def hpo(
     sampler: Annotated[str, typer.Option(help="nsga2, tpe (20 random start-up trials) or random.")] = "nsga2",
     objective: Annotated[str, typer.Option(help="flops (accuracy vs FLOPs) or hardware (accuracy vs the "
                                            "compiler's estimated cycles and DSPs, latency schedule).")] = "flops",
-    precision: Annotated[Optional[str], typer.Option(help="Precision of the hardware estimate; float32 unless the "
-                                                     "fixed-point frontend is installed.")] = None,
+    precision: Annotated[Optional[str], typer.Option(help="Precision of the hardware estimate, e.g. ap_fixed<16,6> "
+                                                     "(default float32).")] = None,
     trials: Annotated[int, typer.Option(help="Completed trials of the whole study (shared by all workers).")] = 40,
     epochs: Annotated[int, typer.Option(help="Training epochs per trial.")] = 5,
     patience: Annotated[Optional[int], typer.Option(help="Early-stopping patience per trial (epochs).")] = 2,

@@ -304,7 +304,11 @@ class FixedFakeQuant(torch.nn.Module):
                 continue
             if node.op == "output":
                 out = node.args[0]
-                out = out[0] if isinstance(out, (tuple, list)) else out
+                if isinstance(out, (tuple, list)):
+                    if len(out) != 1:
+                        raise AlloError(f"FixedFakeQuant: the model returns {len(out)} tensors; fixed-point QAT "
+                                        "trains through one output (e.g. log-probabilities)")
+                    out = out[0]
                 result = env[out.name]
                 continue
             if node.op != "call_function":
