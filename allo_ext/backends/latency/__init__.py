@@ -44,9 +44,9 @@ def trace_graph(ep, precision, hard_dc: int = -1, delay: float = 5.0, dsp_delay:
     # adder_size 1, carry_size -1: da4ml's unit of delay is one adder level whatever its width; the
     # cutoff makes every operation start inside one stage (none straddles a register). da4ml's own
     # multiplier model (dsp_delay=None) is longer than a stage, so it needs the cutoff off (-1).
-    if dsp_delay is not None and not (0 < dsp_delay <= delay):
-        raise AlloError(f"schedule='latency': dsp_delay must be in (0, delay={delay}] (a multiplier fits one "
-                        f"stage) or None for da4ml's LUT multiplier model, got {dsp_delay!r}")
+    if dsp_delay is not None and not dsp_delay > 0:
+        raise AlloError(f"schedule='latency': dsp_delay must be a positive number (adder levels) or None for "
+                        f"da4ml's LUT multiplier model, got {dsp_delay!r}")
     hw = HWConfig(1, -1, float(delay) if dsp_delay is not None else -1.0)
 
     def sink(p):
