@@ -96,5 +96,5 @@ def test_recorded_maxima_match_forward_hooks():
         assert cal.own_max[k] == pytest.approx(truth[k], rel=1e-6), k
     # a node's type covers what it reads too (its input is converted into its type)
     assert cal.max_abs["softmax"] == pytest.approx(truth["linear_1"], rel=1e-6)
-    assert cal.max_abs["linear_1"] == pytest.approx(max(truth["relu"], truth["linear_1"], m[3].weight.abs().max().item(),
-                                                        m[3].bias.abs().max().item()), rel=1e-6)
+    reads = [truth["relu"], truth["linear_1"], m[3].weight.abs().max().item(), m[3].bias.abs().max().item()]
+    assert cal.max_abs["linear_1"] == pytest.approx(max(reads), rel=1e-6)

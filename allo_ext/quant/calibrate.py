@@ -1,8 +1,9 @@
 """``calibrate(model, sample)``: integer bits per tensor so that the sample never overflows.
 
-The model is exported as ``from_pytorch`` exports it and the graph run on the sample node by node
-(``torch.fx.Interpreter``), recording each node's largest magnitude. Each node then gets
-``Fixed(bits, frac)`` with just enough integer bits (sign included) for that magnitude and the
+The model is exported as ``from_pytorch`` exports it, the importer's rewrites applied (BatchNorms folded
+into linears, channels-last BatchNorms fused: ``lowered_graph``), and that graph, the one compiled, run
+on the sample node by node (``torch.fx.Interpreter``), recording each node's largest magnitude. Each
+node then gets ``Fixed(bits, frac)`` with just enough integer bits (sign included) for that magnitude and the
 magnitudes of the tensors it reads (a kernel computes its inputs and weights in its one type), plus
 ``margin`` bits, and the remaining bits as fraction. Keys are the node names ``from_pytorch``'s
 ``precision=`` dict accepts (``Calibration.precision()`` builds that dict).
@@ -66,8 +67,6 @@ def calibrate(model: torch.nn.Module, sample, bits: int = 16, margin: int = 0, r
     ``q="RND"`` matters more than any integer bit: TRN rounds every stored value toward minus
     infinity, a bias of half a last bit that linears sum over their inputs and BatchNorms (folded
     into the linears) amplify. ``o="SAT"`` bounds the damage of a value beyond the sample's range."""
-    from ..frontend.compile import export
-
     sample = torch.as_tensor(sample)
     seen: dict = {}
 
