@@ -13,7 +13,8 @@ and a particle MLP at ap_fixed<16,6>, ours against hls4ml 1.3.0, on the same gen
    The llvm target (bit-identical to csim, checked here on those 2,000) measures the same types on all
    10,000 held-out jets: what each change buys. hls4ml's particle MLP at ap_fixed<16,6>.
 
-``python -m bench.fixed [--quick]`` writes bench/results/fixed.{json,md,png}. About 12 minutes.
+``python -m bench.fixed [--quick]`` writes bench/results/fixed.{json,md,png}. 26 minutes on 2 cores shared
+with a load of 18 (training is 40 epochs of about 10 s when idle).
 """
 from __future__ import annotations
 
