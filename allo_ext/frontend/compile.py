@@ -193,6 +193,15 @@ def from_pytorch(model: torch.nn.Module, example_inputs, target: str = "llvm", s
     xs = tuple(_batch_of(e, chunk) for e in examples)
     t0 = time.perf_counter()
     ep = export(model, xs, _stacklevel=2)
+    if target == "rtl" and schedule == "latency":
+        # The latency profile on RTL is the static route: the kernels traced into a da4ml pipeline
+        # (allo_ext.backends.latency); the handshake route stays the one for every other schedule.
+        from ..backends.latency import build_latency
+
+        if chunk != 1:
+            raise CallError(f"from_pytorch: target='rtl', schedule='latency' takes one jet per clock (II=1); "
+                            f"batch_size must be 1 or None, got {batch_size}")
+        return build_latency(ep, precision, **build_options)
     importer = GraphImporter(ep, "forward", target, precision=precision)
     mb, top = importer.run()
     s = Schedule(mb, top)
