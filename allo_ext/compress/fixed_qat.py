@@ -592,8 +592,8 @@ def _softmax_exact(T, xq: torch.Tensor, dim: int, log: bool) -> torch.Tensor:
     total = quantize_value(e.sum(dim, keepdim=True), p.S)  # same grid, modular wrap: the in-order sum
     j = torch.floor((total - 1.0) * 2.0 ** p.kr).long().clamp(0, p.nr - 1)
     r = ROW[j]
-    if log:
-        return quantize_value(xq - m - r, T)
+    if log:  # held in a wider type at T's fraction, then saturated at T's minimum (never wrapped)
+        return torch.clamp(quantize_value(xq - m - r, p.Zw), min=p.ZMIN)
     return quantize_value(e * r, T)
 
 

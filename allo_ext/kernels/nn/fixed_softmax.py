@@ -12,6 +12,10 @@ precision instead of overflowing a table index.
 The reciprocal is common to a row, so its table error scales the row uniformly and never changes
 the argmax; exp(0) is exactly 1, so the maximum keeps its place.
 
+log_softmax's output ``x - m - log(sum)`` reaches below ``-(max - min)`` of the input, beyond T's
+range when a row's logits spread wide: it is computed in a wider type and saturated at T's minimum,
+since a wrapped value (WRAP) would turn the least likely class into the most likely one.
+
 No ``from __future__ import annotations`` here: kernel annotations must be evaluated eagerly.
 """
 
@@ -69,6 +73,10 @@ class Plan:
             self.rt = UFixed(self.et.bits, self.et.frac)  # 1/s in (0, 1]
             self.kr, self.nr, self.ROW = _row_table(C, self.et.frac, lambda s: 1.0 / s, self.rt)
         self.rscale = Fixed(self.kr + 2, 0)
+        if log:
+            # x - m - lse >= 2 * T.min - log C: held exactly (at T's fraction) before saturating at T.min
+            self.Zw = Fixed(max(T.bits - T.frac, self.rt.bits - self.rt.frac) + 2 + T.frac, T.frac, q=T.q)
+            self.ZMIN = T.min
         self.DMAX = self.n / 2.0 ** self.k
         self.CLAMP = self.D.max > self.DMAX  # keep d * 2**k within int32 for wide types
         self.Dk = Fixed(self.D.bits + self.k + 2, self.D.frac)  # d * 2**k, exact
@@ -119,6 +127,7 @@ def log_softmax_fixed(T, shape, D_axis):
     k, n, kl, lt, kr, nr, LOG, rscale = p.k, p.n, p.kl, p.rt, p.kr, p.nr, p.ROW, p.rscale
     CLAMP, DMAX, Dk = p.CLAMP, p.DMAX, p.Dk
     Dax = D_axis
+    Zw, ZMIN = p.Zw, p.ZMIN
 
     def log_softmax(X: T[shape]) -> T[shape]:
         Z: T[shape]
@@ -140,7 +149,8 @@ def log_softmax_fixed(T, shape, D_axis):
             j = min(max(j, 0), nr - 1)
             lse: lt = LOG[index(j)]
             for c in range(C, name="norm"):
-                Z[_insert(o, Dax, c)] = X[_insert(o, Dax, c)] - m - lse
+                z: Zw = X[_insert(o, Dax, c)] - m - lse
+                Z[_insert(o, Dax, c)] = max(z, ZMIN)
         return Z
 
     return log_softmax
