@@ -116,7 +116,7 @@ def trained_agreement(quick: bool, out: Path) -> list[dict]:
 
 def run(quick: bool, trained: bool, out: Path) -> dict:
     rows = []
-    delays = (5.0,) if quick else (2.5, 5.0, 10.0)
+    delays = (5.0,) if quick else (3.0, 5.0, 10.0)
     for name, model, shape, sim in models(quick):
         for plabel in PRECISIONS:
             for delay in delays:

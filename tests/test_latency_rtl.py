@@ -206,3 +206,18 @@ def test_jetformer_tiny_whole_model_software_model_bit_exact():
     want = llvm(m, x, P16)
     np.testing.assert_array_equal(d.predict(x), want)
     assert d.cycles == d.stages + 1 and d.ii == 1
+
+
+def test_dsp_delay_model_shortens_multiplier_paths():
+    """da4ml's own multiplier model is a LUT array (16 adder levels for 16-bit operands); as a DSP48E2
+    the product takes dsp_delay levels: fewer stages, the same bits."""
+
+    class Gram(nn.Module):
+        def forward(self, x):
+            return torch.bmm(x, x.transpose(1, 2))
+
+    x = torch.randn(3, 3, 4)
+    lut_array = from_pytorch(Gram(), x, target="rtl", schedule="latency", precision=P16, dsp_delay=None)
+    dsp = from_pytorch(Gram(), x, target="rtl", schedule="latency", precision=P16)
+    assert lut_array.stages > dsp.stages
+    np.testing.assert_array_equal(lut_array.predict(x.numpy()), dsp.predict(x.numpy()))

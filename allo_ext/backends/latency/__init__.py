@@ -42,8 +42,12 @@ def trace_graph(ep, precision, hard_dc: int = -1, delay: float = 5.0, dsp_delay:
         raise StaticLoweringError("schedule='latency' on target='rtl' needs a fixed-point precision= "
                                   "(e.g. 'ap_fixed<16,6>'): the static pipeline is fixed point only")
     # adder_size 1, carry_size -1: da4ml's unit of delay is one adder level whatever its width; the
-    # cutoff makes every operation start inside one stage (none straddles a register).
-    hw = HWConfig(1, -1, float(delay))
+    # cutoff makes every operation start inside one stage (none straddles a register). da4ml's own
+    # multiplier model (dsp_delay=None) is longer than a stage, so it needs the cutoff off (-1).
+    if dsp_delay is not None and not dsp_delay > 0:
+        raise AlloError(f"schedule='latency': dsp_delay must be a positive number (adder levels) or None for "
+                        f"da4ml's LUT multiplier model, got {dsp_delay!r}")
+    hw = HWConfig(1, -1, float(delay) if dsp_delay is not None else -1.0)
 
     def sink(p):
         ctx = TraceContext(p, hw)

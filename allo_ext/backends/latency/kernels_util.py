@@ -59,6 +59,11 @@ def act_mul(a, b):
     ends = [a.low * b.low, a.low * b.high, a.high * b.low, a.high * b.high]
     base = max(float(a.latency), float(b.latency))
     cutoff = a.hwconf.latency_cutoff
+    if 0 < cutoff < dsp:
+        from .errors import StaticLoweringError
+
+        raise StaticLoweringError(f"a multiplier (dsp_delay={dsp} adder levels) does not fit a pipeline stage of "
+                                  f"delay={cutoff}: raise delay= to at least {dsp}, or pass dsp_delay=None")
     lat = base + dsp
     if cutoff > 0 and math.ceil(lat / cutoff) > math.ceil(base / cutoff):
         lat = math.ceil(base / cutoff) * cutoff + dsp  # starts at the next stage, as da4ml does for adders

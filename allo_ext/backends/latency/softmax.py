@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from ...lang.types import Fixed
 from . import fixed as F
 from .errors import StaticLoweringError
 from .kernels_util import act_mul, tree_max, tree_sum
@@ -121,11 +122,13 @@ def log_softmax_rows(rows: np.ndarray, T, where: str, fn) -> np.ndarray:
     out = np.empty(rows.shape, dtype=object)
     c = kernel_constants(fn, where)
     S, kr, nr, lv = c["S"], c["kr"], c["nr"], _values(c["LOG"])
+    sat = Fixed(T.bits, T.frac, q=T.q, o="SAT")
     for r in range(rows.shape[0]):
         es, m = _exp_terms(rows[r], c, where)
         total = tree_sum(es)
         total = F.quantize(np.array([total], dtype=object), S, where)[0]
         j = _row_index(total, kr, nr)
         lse = _lookup(j, lambda t: lv[min(max(t, 0), nr - 1)])
-        out[r] = F.quantize(np.array([(x - m) - lse for x in rows[r]], dtype=object), T, where)
+        # the kernel saturates at T.min (x - m - lse <= 0 reaches below T's range for a wide row)
+        out[r] = F.quantize(np.array([(x - m) - lse for x in rows[r]], dtype=object), sat, where)
     return out
