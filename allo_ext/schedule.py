@@ -20,6 +20,7 @@ from torch_mlir.dialects import affine
 
 from .lang.errors import NoSuchBuffer, ScheduleError
 from .lang.module import ModuleBuilder, _kernel_key
+from .passes.dataflow_check import check_dataflow
 
 PARTITION_KINDS = ("complete", "cyclic", "block")
 
@@ -224,7 +225,10 @@ class Schedule:
     def dataflow(self, kernel: str | None = None):
         kernel = kernel or self.top
         f = self._func(kernel)
+        funcs = {op.attributes["sym_name"].value: op for op in self.module.body.operations
+                 if op.operation.name == "func.func"}
         with self.context:
+            check_dataflow(f, funcs)
             f.attributes["hls.dataflow"] = ir.UnitAttr.get()
         self._record("dataflow", kernel)
         return self

@@ -1,16 +1,20 @@
-"""Benchmark: a trained JetFormer.tiny compiled at ap_fixed<16,6> (C simulation) against float torch,
-and a particle MLP at the same type, ours against hls4ml 1.3.0, on the same generated jets.
+"""Benchmark: a trained JetFormer.tiny compiled at 16-bit fixed point (C simulation) against float torch,
+and a particle MLP at ap_fixed<16,6>, ours against hls4ml 1.3.0, on the same generated jets.
 
-1. jets: 5,000 for training and 2,000 held out (Pythia8 + FastJet, MPI off; the demo's data);
-2. JetFormer.tiny trained as ``allo-ext train`` does (``workflow.train_on_file``), a particle MLP
-   (Flatten, 64, 32, 32, 5, softmax) trained on the same jets with plain torch;
-3. ``allo_ext.quant.calibrate`` on 1,000 training jets: integer bits per tensor, overflow counts at
-   ap_fixed<16,6>;
-4. compiled with ``from_pytorch(..., target="vitis_hls", mode="csim", precision=...)`` at
-   ap_fixed<16,6> everywhere (accumulators ap_fixed<32,12>), and with the calibrated 16-bit types;
-   argmax agreement with float torch on the held-out jets. hls4ml's particle MLP at ap_fixed<16,6>.
+1. jets: 20,000 for training (seed 1) and 10,000 held out (seed 2), Pythia8 + FastJet with MPI on,
+   served from the jet cache when present (generated fresh they take a while: see ``allo-ext generate``);
+2. JetFormer.tiny trained as ``allo-ext train`` does (``workflow.train_on_file``, 40 epochs), a particle
+   MLP (Flatten, 64, 32, 32, 5, softmax) trained on the same jets with plain torch;
+3. ``allo_ext.quant.calibrate`` on 1,000 training jets: integer bits per tensor of the graph
+   ``from_pytorch`` compiles, overflow counts at ap_fixed<16,6>;
+4. compiled with ``from_pytorch(..., target="vitis_hls", mode="csim", precision=...)``: ap_fixed<16,6>
+   everywhere, the calibrated 16-bit types (TRN and WRAP, ap_fixed's defaults), and the calibrated types
+   with AP_RND and AP_SAT; accumulators ap_fixed<32,12>. Argmax agreement with float torch on 2,000 held-out jets.
+   The llvm target (bit-identical to csim, checked here on those 2,000) measures the same types on all
+   10,000 held-out jets: what each change buys. hls4ml's particle MLP at ap_fixed<16,6>.
 
-``python -m bench.fixed [--quick]`` writes bench/results/fixed.{json,md,png}. Under 10 minutes.
+``python -m bench.fixed [--quick]`` writes bench/results/fixed.{json,md,png}. 26 minutes on 2 cores shared
+with a load of 18 (training is 40 epochs of about 10 s when idle).
 """
 from __future__ import annotations
 
@@ -24,17 +28,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from .common import bar_chart, machine_info, machine_line, markdown_table, write_results
+from .common import machine_info, machine_line, markdown_table, write_results
 
 PREC = "ap_fixed<16,6>"
+PREC_RND = "ap_fixed<16,6,AP_RND,AP_SAT>"
 ACC = "ap_fixed<32,12>"
+N_CSIM = 2000  # held-out jets run through C simulation
 
 
-def _jets(out: Path, n_train: int, n_test: int):
+def _jets(out: Path, n_train: int, n_test: int, mpi: bool):
     from allo_ext.data.generate import generate
 
-    return (generate(n_train, out / "train.h5", seed=0, mpi=False),
-            generate(n_test, out / "test.h5", seed=1, mpi=False))
+    return (generate(n_train, out / "train.h5", seed=1, mpi=mpi),
+            generate(n_test, out / "test.h5", seed=2, mpi=mpi))
 
 
 def _train_jetformer(train_file, test_file, out: Path, epochs: int):
@@ -76,6 +82,17 @@ def _ours(model, X, precision) -> tuple[np.ndarray, float]:
         return np.asarray(f(X)), build
 
 
+def _llvm(model, X, precision, chunk: int = 250) -> np.ndarray:
+    from allo_ext.frontend import from_pytorch
+
+    f = from_pytorch(model, torch.from_numpy(X[:chunk]), target="llvm", precision=precision)
+    return np.concatenate([np.asarray(f(X[i:i + chunk])) for i in range(0, len(X), chunk)])
+
+
+def _agree(y, ref) -> float:
+    return float((y.argmax(1) == ref.argmax(1)).mean())
+
+
 def _hls4ml(model, X, prec=PREC) -> tuple[np.ndarray, float]:
     import hls4ml
 
@@ -92,10 +109,11 @@ def _hls4ml(model, X, prec=PREC) -> tuple[np.ndarray, float]:
 def run(quick: bool, out: Path) -> dict:
     from allo_ext.quant import calibrate
 
-    n_train, n_test, epochs = (2000, 500, 8) if quick else (5000, 2000, 20)
+    n_train, n_test, epochs, mpi = (2000, 2000, 8, False) if quick else (20000, 10000, 40, True)
+    n_csim = min(N_CSIM, n_test) if not quick else 500
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    train_file, test_file = _jets(out / "data", n_train, n_test)
+    train_file, test_file = _jets(out / "data", n_train, n_test, mpi)
     res = _train_jetformer(train_file, test_file, out, epochs)
     model = res.model.eval()
     X, y = res.bundle.load_data(test_file)
@@ -103,70 +121,147 @@ def run(quick: bool, out: Path) -> dict:
     X, Xtr = X.astype(np.float32), Xtr.astype(np.float32)
     with torch.no_grad():
         ref = model(torch.from_numpy(X)).numpy()
-    cal = calibrate(model, torch.from_numpy(Xtr[:1000]), bits=16, reference=PREC, accum=ACC)
-    rows, overflow = [], []
-    for name, (ref_over, ours_over, size) in cal.overflows.items():
-        overflow.append({"tensor": name, "max_abs": cal.max_abs[name], "type": cal.types[name].ap_type(),
-                         "overflow_at_ap_fixed_16_6": ref_over, "overflow_calibrated": ours_over, "size": size})
-    for label, prec in ((f"{PREC}, acc {ACC}", {"default": PREC, "accum": ACC}),
-                        ("calibrated 16-bit types, acc " + ACC, cal.precision(default=PREC, accum=ACC))):
-        yq, build = _ours(model, X, prec)
+    srt = np.sort(ref, 1)
+    gap = srt[:, -1] - srt[:, -2]  # near-ties are what a quantised model can flip
+    cal_args = dict(bits=16, reference=PREC, accum=ACC)
+    cal = calibrate(model, torch.from_numpy(Xtr[:1000]), **cal_args)
+    cal_rnd = calibrate(model, torch.from_numpy(Xtr[:1000]), q="RND", **cal_args)
+    cal_sat = calibrate(model, torch.from_numpy(Xtr[:1000]), q="RND", o="SAT", **cal_args)
+    overflow = [{"tensor": name, "own_max_abs": cal.own_max[name], "max_abs": cal.max_abs[name],
+                 "type": cal.types[name].ap_type(), "overflow_at_ap_fixed_16_6": ref_over,
+                 "overflow_calibrated": ours_over, "size": size}
+                for name, (ref_over, ours_over, size) in cal.overflows.items()]
+    variants = [(f"{PREC}, acc {ACC}", {"default": PREC, "accum": ACC}),
+                (f"{PREC_RND}, acc {ACC}", {"default": PREC_RND, "accum": ACC}),
+                (f"calibrated 16-bit (TRN), acc {ACC}", cal.precision(default=PREC, accum=ACC)),
+                (f"calibrated 16-bit AP_RND, acc {ACC}", cal_rnd.precision(default="ap_fixed<16,6,AP_RND>", accum=ACC)),
+                (f"calibrated 16-bit AP_RND AP_SAT, acc {ACC}", cal_sat.precision(default=PREC_RND, accum=ACC))]
+    csim = {variants[0][0], variants[2][0], variants[4][0]}  # the rest: llvm only
+    # every variant on all held-out jets with llvm (bit-identical to csim): what each change buys
+    ablation = []
+    for label, prec in variants:
+        yl = _llvm(model, X, prec)
+        ablation.append({"precision": label, "argmax_agree_vs_float": _agree(yl, ref), "n_jets": len(X),
+                         "max_abs_err": float(np.abs(yl - ref).max()), "mean_abs_err": float(np.abs(yl - ref).mean()),
+                         "accuracy": float((yl.argmax(1) == y).mean()), "llvm": yl})
+    rows = []
+    Xc, refc, yc = X[:n_csim], ref[:n_csim], y[:n_csim]
+    for (label, prec), ab in zip(variants, ablation):
+        if label not in csim:
+            continue
+        yq, build = _ours(model, Xc, prec)
         rows.append({"model": "JetFormer.tiny (trained)", "tool": "allo-ext csim", "precision": label,
-                     "argmax_agree_vs_float": float((yq.argmax(1) == ref.argmax(1)).mean()),
-                     "max_abs_err": float(np.abs(yq - ref).max()), "accuracy": float((yq.argmax(1) == y).mean()),
-                     "build_s": build})
+                     "n_jets": n_csim, "argmax_agree_vs_float": _agree(yq, refc),
+                     "max_abs_err": float(np.abs(yq - refc).max()), "accuracy": float((yq.argmax(1) == yc).mean()),
+                     "build_s": build, "llvm_bit_identical": bool(np.array_equal(yq, ab["llvm"][:n_csim]))})
+    for ab in ablation:
+        del ab["llvm"]
     rows.append({"model": "JetFormer.tiny (trained)", "tool": "torch float32", "precision": "float32",
-                 "argmax_agree_vs_float": 1.0, "max_abs_err": 0.0, "accuracy": float((ref.argmax(1) == y).mean()),
-                 "build_s": 0.0})
+                 "n_jets": n_csim, "argmax_agree_vs_float": 1.0, "max_abs_err": 0.0,
+                 "accuracy": float((refc.argmax(1) == yc).mean()), "build_s": 0.0})
+    X, y, ref = Xc, yc, refc  # the particle MLP and the softmax rows below: the C-simulated jets
     mlp = _train_mlp(Xtr, ytr, epochs=10 if quick else 30)
     with torch.no_grad():
         ref_m = mlp(torch.from_numpy(X)).numpy()
     for tool, (ym, build) in (("allo-ext csim", _ours(mlp, X, {"default": PREC, "accum": ACC})),
                               ("hls4ml 1.3.0", _hls4ml(mlp, X))):
-        rows.append({"model": "particle MLP (trained)", "tool": tool, "precision": PREC,
+        rows.append({"model": "particle MLP (trained)", "tool": tool, "precision": PREC, "n_jets": len(X),
                      "argmax_agree_vs_float": float((ym.argmax(1) == ref_m.argmax(1)).mean()),
                      "max_abs_err": float(np.abs(ym - ref_m).max()), "accuracy": float((ym.argmax(1) == y).mean()),
                      "build_s": build})
     # softmax alone at a wide type, where hls4ml 1.3.0's table-based softmax collapses
     torch.manual_seed(0)
     sm = nn.Sequential(nn.Linear(5, 5), nn.Softmax(dim=-1)).eval()
-    Xs = (np.random.default_rng(0).standard_normal((n_test, 5)) * 3).astype(np.float32)
+    Xs = (np.random.default_rng(0).standard_normal((n_csim, 5)) * 3).astype(np.float32)
     with torch.no_grad():
         ref_s = sm(torch.from_numpy(Xs)).numpy()
     for tool, (ys, build) in (("allo-ext csim", _ours(sm, Xs, {"default": "ap_fixed<32,16>", "accum": "ap_fixed<48,24>"})),
                               ("hls4ml 1.3.0", _hls4ml(sm, Xs, "ap_fixed<32,16>"))):
         rows.append({"model": "Linear(5,5) + softmax", "tool": tool, "precision": "ap_fixed<32,16>",
-                     "argmax_agree_vs_float": float((ys.argmax(1) == ref_s.argmax(1)).mean()),
+                     "n_jets": len(Xs), "argmax_agree_vs_float": float((ys.argmax(1) == ref_s.argmax(1)).mean()),
                      "max_abs_err": float(np.abs(ys - ref_s).max()), "accuracy": float("nan"), "build_s": build})
-    return {"machine": machine_info(), "n_train": n_train, "n_test": n_test, "epochs": epochs,
-            "float_test_accuracy": float((ref.argmax(1) == y).mean()), "rows": rows, "overflow": overflow,
-            "total_s": time.perf_counter() - t0}
+    return {"machine": machine_info(), "n_train": n_train, "n_test": n_test, "n_csim": n_csim, "epochs": epochs,
+            "mpi": mpi, "float_test_accuracy": float((ref.argmax(1) == y).mean()), "rows": rows,
+            "ablation": ablation,
+            "top2_gap_quantiles": {str(q): float(np.quantile(gap, q)) for q in (0.005, 0.01, 0.02)},
+            "overflow": overflow, "total_s": time.perf_counter() - t0}
 
 
 def to_markdown(d: dict) -> str:
-    hdr = ["model", "tool", "precision", "argmax agree vs float", "max abs err", "accuracy", "build (s)"]
-    rows = [[r["model"], r["tool"], r["precision"], f"{r['argmax_agree_vs_float']:.4f}", f"{r['max_abs_err']:.2e}",
-             f"{r['accuracy']:.4f}", f"{r['build_s']:.1f}"] for r in d["rows"]]
-    ov = [[o["tensor"], f"{o['max_abs']:.3g}", o["type"], o["overflow_at_ap_fixed_16_6"], o["overflow_calibrated"],
-           o["size"]] for o in d["overflow"]]
-    return (f"# Fixed point: trained models at {PREC} in C simulation\n\n{machine_line(d['machine'])}\n\n"
-            f"{d['n_train']} training jets, {d['n_test']} held-out jets (Pythia8 + FastJet, MPI off), "
-            f"{d['epochs']} epochs. Accumulators {ACC}.\n\n" + markdown_table(hdr, rows)
-            + "\n\n## Calibration (1,000 training jets): overflow counts per tensor\n\n"
-            + markdown_table(["tensor", "max abs", "calibrated type", f"overflow at {PREC}", "overflow calibrated",
-                              "values"], ov) + f"\n\nTotal time {d['total_s']:.0f} s.\n")
+    hdr = ["model", "tool", "precision", "jets", "argmax agree vs float", "max abs err", "accuracy", "build (s)",
+           "= llvm"]
+    rows = [[r["model"], r["tool"], r["precision"], r["n_jets"], f"{r['argmax_agree_vs_float']:.4f}",
+             f"{r['max_abs_err']:.2e}", f"{r['accuracy']:.4f}", f"{r['build_s']:.1f}",
+             {True: "bit-identical", False: "DIFFERS"}.get(r.get("llvm_bit_identical"), "")] for r in d["rows"]]
+    ab = [[a["precision"], a["n_jets"], f"{a['argmax_agree_vs_float']:.4f}", f"{a['max_abs_err']:.2e}",
+           f"{a['mean_abs_err']:.2e}", f"{a['accuracy']:.4f}"] for a in d["ablation"]]
+    ov = [[o["tensor"], f"{o['own_max_abs']:.3g}", f"{o['max_abs']:.3g}", o["type"], o["overflow_at_ap_fixed_16_6"],
+           o["overflow_calibrated"], o["size"]] for o in d["overflow"]]
+    gaps = ", ".join(f"{float(q) * 100:g}%: {v:.3g}" for q, v in d["top2_gap_quantiles"].items())
+    return (f"# Fixed point: trained models at 16-bit fixed point in C simulation\n\n{machine_line(d['machine'])}\n\n"
+            f"{d['n_train']} training jets, {d['n_test']} held-out jets (Pythia8 + FastJet, MPI "
+            f"{'on' if d['mpi'] else 'off'}), {d['epochs']} epochs; float test accuracy "
+            f"{d['float_test_accuracy']:.4f}. C simulation on the first {d['n_csim']} held-out jets. "
+            f"Accumulators {ACC}. Gap between the two largest float log-probabilities, quantiles: {gaps} "
+            f"(a jet whose gap is below the fixed-point error can flip).\n\n" + markdown_table(hdr, rows)
+            + f"\n\n## What each change buys (llvm, bit-identical to csim, all {d['n_test']} held-out jets)\n\n"
+            + markdown_table(["JetFormer.tiny precision", "jets", "argmax agree vs float", "max abs err",
+                              "mean abs err", "accuracy"], ab)
+            + "\n\n## Calibration (1,000 training jets): overflow counts per tensor of the compiled graph\n\n"
+            "A node's type covers its own values and what it reads (its inputs are converted into its type). "
+            "BatchNorms that follow a linear are folded into it (the linear's row then shows the norm's values); "
+            "channels-last BatchNorms are fused into `batch_norm_channels_last_default*` nodes.\n\n"
+            + markdown_table(["tensor", "own max abs", "covered max abs", "calibrated type", f"overflow at {PREC}",
+                              "overflow calibrated", "values"], ov) + f"\n\nTotal time {d['total_s']:.0f} s.\n")
+
+
+def plot(d: dict) -> Path:
+    """Horizontal bars with their values: the rows that matter sit between 0.9 and 1, where a vertical
+    bar chart shows nothing."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .common import RESULTS
+
+    rows = [(f"{r['model'].split(' (')[0]} | {r['tool']} | {r['precision']}", r["argmax_agree_vs_float"])
+            for r in d["rows"]]
+    rows += [(f"JetFormer.tiny | llvm, {a['n_jets']} jets | {a['precision']}", a["argmax_agree_vs_float"])
+             for a in d["ablation"]]
+    fig, ax = plt.subplots(figsize=(11, 0.42 * len(rows) + 1.2))
+    ys = range(len(rows))[::-1]
+    ax.barh(list(ys), [v for _, v in rows], color=["C0" if "llvm" not in lbl else "C1" for lbl, _ in rows])
+    for y, (_, v) in zip(ys, rows):
+        ax.text(min(v, 1.0) + 0.002, y, f"{v:.4f}", va="center", fontsize=8)
+    ax.set_yticks(list(ys), [lbl for lbl, _ in rows], fontsize=8)
+    ax.axvline(0.99, color="k", ls="--", lw=0.8)
+    ax.set_xlim(0.0, 1.06)
+    ax.set_xlabel("argmax agreement with float torch (dashed: the 99% target)")
+    ax.set_title("16-bit fixed point vs float: csim (blue), llvm on all held-out jets (orange)", fontsize=10)
+    fig.tight_layout()
+    path = RESULTS / "fixed.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", type=Path, default=Path("out/bench-fixed"))
+    ap.add_argument("--plot-only", action="store_true", help="redraw fixed.png from bench/results/fixed.json")
     a = ap.parse_args(argv)
+    if a.plot_only:
+        import json
+
+        from .common import RESULTS
+
+        plot(json.loads((RESULTS / "fixed.json").read_text()))
+        return
     d = run(a.quick, a.out)
     write_results("fixed", d, to_markdown(d))
-    labels = [f"{r['model'].split(' (')[0]}\n{r['tool']}\n{r['precision'][:22]}" for r in d["rows"]]
-    bar_chart("fixed", f"argmax agreement with float torch at {PREC}", labels,
-              {"agreement": [r["argmax_agree_vs_float"] for r in d["rows"]]}, "fraction of jets")
+    plot(d)
     print(to_markdown(d))
 
 

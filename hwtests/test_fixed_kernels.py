@@ -99,3 +99,21 @@ def test_softmax_and_log_softmax_keep_the_argmax_at_narrow_and_wide_types(prec):
     lwant = torch.log_softmax(torch.tensor(x), -1).numpy()
     assert np.abs(ls - lwant).max() < 2 ** -6 + 2 ** -t.frac
     np.testing.assert_array_equal(ls.argmax(-1), lwant.argmax(-1))
+
+
+@pytest.mark.parametrize("prec", ["ap_fixed<16,6>", "ap_fixed<10,3>"])
+def test_log_softmax_saturates_where_a_row_spans_more_than_the_range(prec):
+    # log_softmax of the smallest logit is about -(max - min): beyond T.min for a wide row. Wrapped,
+    # the least likely class would come out as the most likely.
+    t = parse_precision(prec)
+    x = q(np.array([[t.max * 0.9, t.min * 0.9, 0.0, t.max / 4, t.min / 2],
+                    [t.min * 0.95, t.min * 0.9, t.max * 0.95, t.min, t.min * 0.5],
+                    [1.0, -1.0, 0.5, 0.25, 0.0]]), t)
+    ls = both(K.log_softmax(t, x.shape), x)
+    lwant = torch.log_softmax(torch.tensor(x), -1).numpy()
+    np.testing.assert_array_equal(ls.argmax(-1), lwant.argmax(-1))
+    np.testing.assert_array_equal(ls, np.maximum(ls, t.min))
+    below = lwant < t.min
+    assert below.sum() >= 3
+    np.testing.assert_array_equal(ls[below], t.min)  # saturated, not wrapped
+    assert np.abs(ls - lwant)[~below].max() < 2 ** -6 + 2 ** -t.frac

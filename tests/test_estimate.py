@@ -10,7 +10,17 @@ from torch_mlir import ir
 import allo_ext
 from allo_ext import float32, int8, int32
 from allo_ext.passes.estimate import (F32_OPS, LOOP_OVERHEAD, MEM_PORTS, RAM_READ_LATENCY, REG_READ_LATENCY,
-                                      STORE_LATENCY, EstimateError, estimate)
+                                      STORE_LATENCY, EstimateError)
+from allo_ext.passes.estimate import estimate as estimate_with_ports
+
+
+
+def estimate(s, **kw):
+    """The kernel body as an ap_memory IP (ports used in place). A Vitis kernel adds the m_axi port
+    copies around it when it partitions anything; the interface section at the end tests those."""
+    kw.setdefault("interface", "ip")
+    return estimate_with_ports(s, **kw)
+
 
 FADD = F32_OPS["arith.addf"]
 FMUL = F32_OPS["arith.mulf"]
@@ -83,6 +93,20 @@ def chain(A: float32[N]) -> float32[N]:
 def fork(A: float32[N]) -> float32[N]:
     B = scale(A)
     C = shift(A)
+    D = vadd(B, C)
+    return D
+
+
+def fork2(A: float32[N], A2: float32[N]) -> float32[N]:
+    B = scale(A)
+    C = shift(A2)
+    D = vadd(B, C)
+    return D
+
+
+def twice(A: float32[N], A2: float32[N]) -> float32[N]:
+    B = chain(A)
+    C = chain(A2)
     D = vadd(B, C)
     return D
 
@@ -270,9 +294,10 @@ def test_call_chain_sums_the_callees():
     e = estimate(_chain())
     assert (e.kernel("scale").cycles, e.kernel("shift").cycles) == (SCALE, SHIFT)
     assert e.cycles == 2 * SCALE + SHIFT
-    assert (e.kernel("scale").calls, e.kernel("scale").instances) == (2, 1)
+    assert (e.kernel("scale").calls, e.kernel("scale").instances) == (2, 2)
     assert e.ii == e.cycles  # without dataflow a call starts when the previous one is done
-    assert e.dsp == FMUL.dsp + FADD.dsp  # scale is one hardware instance, called twice
+    # The emitter inlines scale at both call sites (#pragma HLS inline): two copies of its multiplier.
+    assert e.dsp == 2 * FMUL.dsp + FADD.dsp
 
 
 def test_dataflow_ii_is_the_slowest_stage():
@@ -285,7 +310,7 @@ def test_dataflow_ii_is_the_slowest_stage():
 
 
 def test_dataflow_overlaps_independent_calls():
-    s = schedule(fork)
+    s = schedule(fork2)
     for k in ("scale", "shift", "vadd"):
         s.pipeline(f"{k}:i")
     plain = estimate(s).cycles
@@ -293,8 +318,34 @@ def test_dataflow_overlaps_independent_calls():
     e = estimate(s)
     vadd_cycles = (N - 1) + ADD_DEPTH
     assert plain == SCALE + SHIFT + vadd_cycles
-    assert e.cycles == max(SCALE, SHIFT) + vadd_cycles  # scale and shift both read A and run side by side
+    assert e.cycles == max(SCALE, SHIFT) + vadd_cycles  # scale and shift have their own inputs: side by side
     assert e.ii == max(SCALE, SHIFT, vadd_cycles)
+
+
+def test_dataflow_refuses_a_buffer_with_two_readers():
+    s = schedule(fork)
+    with pytest.raises(allo_ext.ScheduleError, match=r"argument 'A' is read by 2 processes \(call @scale, call @shift\)"):
+        s.dataflow()
+    assert "hls.dataflow" not in str(s.module)  # refused: no pragma left behind
+
+
+def test_dataflow_refuses_jetformers_class_token_buffer_read_four_times():
+    from allo_ext.frontend.compile import trace
+    from allo_ext.models import JetFormer
+    s = trace(JetFormer.tiny().eval(), torch.randn(1, 8, 3), target="hls")
+    with pytest.raises(allo_ext.ScheduleError, match=r"output of call @concat is read by 4 processes"):
+        s.dataflow()
+
+
+def test_a_dataflow_region_called_twice_is_one_shared_instance():
+    # chain is not inlined (it is a dataflow region), so its two call sites share one instance; its
+    # processes are separate, and vadd, inlined into twice, is one more copy.
+    s = schedule(twice)
+    s.dataflow("chain")
+    e = estimate(s)
+    assert e.kernel("chain").instances == 1 and e.kernel("chain").calls == 2
+    assert e.kernel("scale").instances == 2 and e.kernel("shift").instances == 1
+    assert e.dsp == 2 * FMUL.dsp + FADD.dsp + FADD.dsp
 
 
 # ---------------------------------------------------------------------------------------------- resources
@@ -390,7 +441,10 @@ def test_from_pytorch_vhls_module_estimates_its_schedule(tiny_estimates):
     torch.manual_seed(0)
     mod = from_pytorch(JetFormer.tiny().eval(), torch.randn(1, 8, 3), target="vhls", schedule="latency")
     assert "#pragma HLS pipeline" in mod.code
-    assert mod.estimate().cycles == tiny_estimates["latency"].cycles
+    e = mod.estimate()  # the Vitis kernel's m_axi ports are copied locally (the latency schedule partitions)
+    assert e.interface_cycles > 0 and "x_local" in mod.code
+    assert e.cycles == tiny_estimates["latency"].cycles + e.interface_cycles
+    assert mod.estimate(interface="ip").cycles == tiny_estimates["latency"].cycles
 
 
 def idiv(A: int32[N], B: int32[N]) -> int32[N]:
@@ -412,3 +466,22 @@ def test_integer_divider_is_width_plus_4_cycles_deep():
     # integer add 1. The two loops differ only in that op, so each sequential iteration is 36 - 1 longer.
     div, add = estimate(schedule(idiv)), estimate(schedule(iadd))
     assert div.cycles - add.cycles == N * ((32 + 4) - 1)
+
+
+# ---------------------------------------------------------------------------------------------- interface
+def test_m_axi_port_copies_are_charged_when_the_emitter_writes_them():
+    from allo_ext.passes.interface import MAXI_LATENCY
+    s = schedule(madd)
+    assert estimate_with_ports(s).cycles == estimate(s).cycles  # no partition: ports used in place
+    s.partition("madd:A", kind="complete")
+    vitis, ip = estimate_with_ports(s), estimate(s)
+    copy_in = (M * N - 1) + MAXI_LATENCY + STORE_LATENCY  # burst-read each input, one element per cycle
+    copy_out = (M * N - 1) + RAM_READ_LATENCY + MAXI_LATENCY
+    assert vitis.cycles - ip.cycles == vitis.interface_cycles == 2 * copy_in + copy_out
+    assert ip.interface_cycles == 0
+    # A's local copy is completely partitioned: M*N*32 flip-flops beside B's single RAM.
+    assert vitis.ff - ip.ff >= M * N * 32
+    code = s.build(target="vhls").code
+    assert code.count("_local[") >= 2 and "copy_out" in code  # the emitter writes the copies it is charged for
+    with pytest.raises(EstimateError, match="unknown interface 'axi'"):
+        estimate_with_ports(s, interface="axi")

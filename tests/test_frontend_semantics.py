@@ -223,3 +223,20 @@ def test_per_jet_picks_are_accepted_and_match_torch(model):
     x = torch.randn(5, 4, 6)
     f = from_pytorch(m, x, batch_size=2)  # 5 jets in chunks of 2, the last one padded
     np.testing.assert_allclose(f(x), m(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+class _DivByConstants(torch.nn.Module):
+    def forward(self, x):
+        return x / 4.0 + x / 0.125 - x / 3.0
+
+
+def test_division_by_a_power_of_two_is_a_multiplication_and_bit_exact():
+    # Values where a reciprocal that is not exact would show: 1/3 is not, and tiny/huge magnitudes
+    # reach the subnormal range and the top of float32.
+    x = torch.tensor([[1.0, 3.0, -7.0, 1e-38, 3e-39, -1e-45, 3e38, 1 / 3]], dtype=torch.float32)
+    f = from_pytorch(_DivByConstants().eval(), x)
+    top = str(f.schedule.module).split("allo.top")[1]
+    assert top.count("call @div") == 1  # only x / 3.0 keeps a divider
+    assert top.count("call @mul") == 2
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(f(x), _DivByConstants()(x).numpy())

@@ -127,12 +127,50 @@ def test_partition_of_local_buffer_follows_its_declaration():
     assert "    Z[i] = T[7 - i];" in lines
 
 
-def test_partition_of_an_m_axi_port_is_refused_with_a_warning():
+def test_a_partitioned_m_axi_port_is_copied_locally_and_the_copy_partitioned():
     s = allo_ext.customize(gemm)
     s.partition("A", dim=1)
-    with pytest.warns(UserWarning, match="m_axi port"):
-        code = s.build(target="vhls", interface="vitis").code
-    assert "array_partition variable=A" not in code
+    code = s.build(target="vhls", interface="vitis").code
+    top = body_of(code, "gemm")
+    assert "array_partition variable=A " not in code  # an m_axi port cannot be partitioned
+    assert "float A_local[4][6];\n#pragma HLS array_partition variable=A_local complete dim=1" in top
+    assert "A_local[i0][i1] = A[i0][i1];" in top and "B_local[i0][i1] = B[i0][i1];" in top
+    assert re.search(r"out\[i0\]\[i1\] = C\[i0\]\[i1\];", top)  # computed locally, burst-written
+    # ap_memory ports (interface="ip") can be partitioned: no copies there
+    code = s.build(target="vhls", interface="ip").code
+    assert "A_local" not in code and "array_partition variable=A complete dim=1" in code
+
+
+def scale(A: float32[8]) -> float32[8]:
+    Z: float32[8]
+    for i in range(8):
+        Z[i] = A[i] * 2.0
+    return Z
+
+
+def chain(A: float32[8]) -> float32[8]:
+    B = scale(A)
+    return scale(B)
+
+
+def test_a_callee_partition_lands_on_a_local_copy_not_on_the_m_axi_port():
+    # The callee scale is inlined into chain: its partition of A would otherwise apply to chain's port A.
+    s = allo_ext.customize(chain)
+    s.partition("scale:A", kind="complete")
+    top = body_of(s.build(target="vhls").code, "chain")
+    assert "scale(A_local, " in top and "scale(A, " not in top
+    assert not re.search(r"scale\(\w+, out\)", top)  # the last call writes a local array, copied out on return
+
+
+@pytest.mark.csim
+def test_local_port_copies_keep_csim_results():
+    s = allo_ext.customize(gemm)
+    s.partition("A", dim=1)
+    s.partition("B", dim=0)
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((4, 6), dtype=np.float32), rng.standard_normal((6, 5), dtype=np.float32)
+    got = s.build(target="vitis_hls", mode="csim")(a, b)
+    np.testing.assert_allclose(got, a.astype(np.float64) @ b, rtol=1e-5, atol=1e-5)
 
 
 def test_callees_are_inlined_unless_the_caller_is_a_dataflow_region():

@@ -266,20 +266,42 @@ def test_unroll_of_split_inner_loop_with_remainder_is_refused_clearly():
 
 
 # ---------------------------------------------------------------------------------------------- HLS attributes
+def test_dataflow_attribute_on_a_legal_region():
+    def two_stage(A: float32[4, 4]) -> float32[4, 4]:
+        B: float32[4, 4]
+        for i, j in grid(4, 4, name="s1"):
+            B[i, j] = A[i, j] * 2.0
+        C: float32[4, 4]
+        for i, j in grid(4, 4, name="s2"):
+            C[i, j] = B[i, j] + 1.0
+        return C
+
+    s = allo_ext.customize(two_stage)
+    s.dataflow()
+    assert re.search(r"func\.func @two_stage\(.*attributes \{.*hls\.dataflow", str(s.module))
+    a = rand(4, 4)
+    np.testing.assert_allclose(s.build()(a), a * 2 + 1, rtol=1e-6)
+
+
+def test_dataflow_refuses_a_buffer_written_by_two_loops():
+    # ``C = 0.0`` is a loop of its own that writes C before the product loop writes it again.
+    s = allo_ext.customize(gemm(4, 4, 4))
+    with pytest.raises(allo_ext.ScheduleError, match=r"dataflow\('gemm'\): buffer .* is written by 2 processes"):
+        s.dataflow()
+
+
 def test_pipeline_partition_dataflow_attributes():
     s = allo_ext.customize(gemm(4, 4, 4))
     s.pipeline("mm.j", ii=2)
     s.partition("A", dim=2, factor=2, kind="cyclic")
     s.partition("gemm:B", kind="complete")
     s.partition("C", dim=1, factor=2, kind="block")
-    s.dataflow()
     text = str(s.module)
     assert re.search(r'hls\.pipeline_ii = 2 : i32, loop_name = "mm\.j"', text)
     assert text.count("hls.pipeline_ii") == 1
     assert ('hls.partition = [{dim = 2 : i32, factor = 2 : i32, kind = "cyclic", name = "A"}, '
             '{dim = 0 : i32, factor = 0 : i32, kind = "complete", name = "B"}, '
             '{dim = 1 : i32, factor = 2 : i32, kind = "block", name = "C"}]') in text
-    assert re.search(r"func\.func @gemm\(.*attributes \{.*hls\.dataflow", text)
     a, b = rand(4, 4), rand(4, 4)
     np.testing.assert_allclose(s.build()(a, b), a @ b, rtol=1e-5, atol=1e-6)  # attributes do not change results
 

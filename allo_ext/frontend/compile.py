@@ -227,6 +227,16 @@ def from_pytorch(model: torch.nn.Module, example_inputs, target: str = "llvm", s
                         f"the target's default, got {batch_size!r}")
     chunk = batch_size or DEFAULT_CHUNK.get(target, 1)
     t0 = time.perf_counter()
+    if target == "rtl" and schedule == "latency":
+        # The latency profile on RTL is the static route: the kernels traced into a da4ml pipeline
+        # (allo_ext.backends.latency); the handshake route stays the one for every other schedule.
+        from ..backends.latency import build_latency
+
+        if chunk != 1:
+            raise CallError(f"from_pytorch: target='rtl', schedule='latency' takes one jet per clock (II=1); "
+                            f"batch_size must be 1 or None, got {batch_size}")
+        return build_latency(export(model, tuple(_batch_of(e, chunk) for e in examples), _stacklevel=2),
+                             precision, **build_options)
     s, importer, module, (t_import, t_build) = _compile(model, examples, chunk, target, schedule, precision,
                                                         build_options, check_batch=True, stacklevel=3)
     timings = {"export_and_import_s": t_import, "schedule_and_build_s": t_build,

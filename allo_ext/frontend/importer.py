@@ -192,6 +192,26 @@ def _shape(x) -> tuple:
     return tuple(x.type.shape) if isinstance(x, Buffer) else tuple(np.shape(x))
 
 
+def graph_constants(ep: torch.export.ExportedProgram) -> dict:
+    """Placeholder name -> array for the exported program's parameters, buffers and constants."""
+    sig = ep.graph_signature
+    state = {**ep.state_dict, **getattr(ep, "constants", {})}
+    out = {}
+    for spec in sig.input_specs:
+        if spec.target is not None and spec.target in state:
+            out[spec.arg.name] = state[spec.target].detach().cpu().numpy()
+    return out
+
+
+def rewrite_graph(graph: torch.fx.Graph, consts: dict) -> None:
+    """The rewrites every import applies before lowering (in place; ``consts`` gains folded weights).
+    ``allo_ext.quant.calibrate`` runs the same graph, so its per-node ranges are those compiled."""
+    from .fusion import fold_batchnorm_into_linear, fuse_channels_last_batchnorm
+
+    fuse_channels_last_batchnorm(graph)
+    fold_batchnorm_into_linear(graph, consts)
+
+
 class GraphImporter:
     """Walks one exported program and emits the top function into ``mb``."""
 
@@ -200,25 +220,19 @@ class GraphImporter:
         self.ep = ep
         self.mb = ModuleBuilder()
         names = [n.name for n in ep.graph.nodes]
+        self.precision = precision
         self.ctx = LoweringContext(self.mb, target=target, precision=make_precision(precision, names))
         self.top_name = top_name
 
-    def _constants(self) -> dict:
-        sig = self.ep.graph_signature
-        state = {**self.ep.state_dict, **getattr(self.ep, "constants", {})}
-        out = {}
-        for spec in sig.input_specs:
-            if spec.target is not None and spec.target in state:
-                out[spec.arg.name] = state[spec.target].detach().cpu().numpy()
-        return out
+    def _constants(self) -> dict:  # StaticGraphImporter (the latency route) reads them this way
+        return graph_constants(self.ep)
 
     def run(self):
-        from .fusion import fold_batchnorm_into_linear, fuse_channels_last_batchnorm
-
         graph = self.ep.graph
-        fuse_channels_last_batchnorm(graph)
-        consts = self._constants()
-        fold_batchnorm_into_linear(graph, consts)
+        consts = graph_constants(self.ep)
+        rewrite_graph(graph, consts)
+        # node names after the rewrites: a fused BatchNorm is a new node that precision= may name
+        self.ctx.precision = make_precision(self.precision, [n.name for n in graph.nodes])
         user_inputs = [n for n in graph.nodes if n.op == "placeholder" and n.name not in consts]
         # Every tensor is computed in float32 (bools as 0/1, integers exactly up to 2**24), inputs and
         # outputs too; CompiledModel converts at the boundary. With fixed point (precision=), float inputs

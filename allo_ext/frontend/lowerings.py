@@ -263,11 +263,24 @@ def _mul(ctx, node, a, b):
     return _binary(K.mul, ctx, node, a, b)
 
 
+def _exact_reciprocal(b) -> bool:
+    """Every divisor is a finite, normal power of two (so its float32 reciprocal is exact)."""
+    v = np.asarray(b, dtype=np.float32)
+    if v.size == 0 or not np.all(np.isfinite(v)) or np.any(v == 0):
+        return False
+    mant, exp = np.frexp(v)
+    return bool(np.all(np.abs(mant) == 0.5) and np.all(np.abs(exp) < 120))
+
+
 @register_lowering("aten.div.Tensor", "aten.div.Scalar")
 def _div(ctx, node, a, b):
     if ctx.dtype.is_fixed and not isinstance(b, Buffer) and isinstance(a, Buffer):
         # fixed point has no divider: a constant divisor becomes a multiplication by its reciprocal
         return _binary(K.mul, ctx, node, a, 1.0 / np.asarray(b, dtype=np.float64))
+    if not isinstance(b, Buffer) and isinstance(a, Buffer) and _exact_reciprocal(b):
+        # Dividing by a power of two is multiplying by its reciprocal, bit for bit in IEEE arithmetic
+        # (both round the same real number), and saves hardware a divider: attention's 1/sqrt(d), d = 4.
+        return _binary(K.mul, ctx, node, a, np.float32(1.0) / np.asarray(b, dtype=np.float32))
     if ctx.dtype.is_fixed:
         raise NotImplementedError(f"division by a tensor in fixed point ({ctx.dtype}); compute this node in "
                                   f"float32 with precision={{'{node.name}': 'float32', ...}}")

@@ -5,7 +5,9 @@
   weights of every node, inputs and outputs.
 - a dict: ``"default"`` (as above; float32 if absent), ``"accum"`` (the accumulator of linear, matmul,
   bmm and the batchnorm scale: wider than the activations, e.g. ``"ap_fixed<32,12>"``), and any number
-  of node names (``"linear_1"``, as torch.export names them; ``allo_ext.quant.calibrate`` reports them)
+  of node names (``"linear_1"``, as torch.export names them, after the importer's rewrites: a fused
+  channels-last BatchNorm is ``batch_norm_channels_last_default*``, a BatchNorm folded into a linear
+  is gone; ``allo_ext.quant.calibrate`` reports them)
   or op kinds (``"linear"``, ``"softmax"``, ``"bmm"``: the aten op without namespace and overload),
   each giving the type of that node's output (and weights). A node name wins over an op kind.
 

@@ -39,6 +39,9 @@ def kernel(name: str | None = None):
         def make(*args, **kwargs):
             fn = factory(*args, **kwargs)
             fn.__allo_kernel__ = kname
+            # The factory's arguments, for routes that implement a kernel from its parameters rather
+            # than its body (the latency route traces linear2d(T, M, K, N, ...) into da4ml).
+            fn.__allo_args__ = (args, kwargs)
             return fn
 
         if kname in KERNELS:

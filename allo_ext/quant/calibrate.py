@@ -1,8 +1,9 @@
 """``calibrate(model, sample)``: integer bits per tensor so that the sample never overflows.
 
-The model is exported as ``from_pytorch`` exports it and the graph run on the sample node by node
-(``torch.fx.Interpreter``), recording each node's largest magnitude. Each node then gets
-``Fixed(bits, frac)`` with just enough integer bits (sign included) for that magnitude and the
+The model is exported as ``from_pytorch`` exports it, the importer's rewrites applied (BatchNorms folded
+into linears, channels-last BatchNorms fused: ``lowered_graph``), and that graph, the one compiled, run
+on the sample node by node (``torch.fx.Interpreter``), recording each node's largest magnitude. Each
+node then gets ``Fixed(bits, frac)`` with just enough integer bits (sign included) for that magnitude and the
 magnitudes of the tensors it reads (a kernel computes its inputs and weights in its one type), plus
 ``margin`` bits, and the remaining bits as fraction. Keys are the node names ``from_pytorch``'s
 ``precision=`` dict accepts (``Calibration.precision()`` builds that dict).
@@ -24,7 +25,8 @@ from ..lang.types import DType, Fixed, parse_precision
 @dataclass
 class Calibration:
     types: dict = field(default_factory=dict)        # node name -> Fixed
-    max_abs: dict = field(default_factory=dict)      # node name -> float
+    max_abs: dict = field(default_factory=dict)      # node name -> float: its own values and what it reads
+    own_max: dict = field(default_factory=dict)      # node name -> float: its own values only
     overflows: dict = field(default_factory=dict)    # node name -> (count at the reference type, count at ours, size)
     reference: DType | None = None
     accum: DType | None = None
@@ -58,10 +60,13 @@ def int_bits_for(max_abs: float, signed: bool = True) -> int:
 
 
 def calibrate(model: torch.nn.Module, sample, bits: int = 16, margin: int = 0, reference="ap_fixed<16,6>",
-              accum="ap_fixed<32,12>") -> Calibration:
-    """Per-node fixed-point types of ``bits`` bits for ``model`` on ``sample`` (a batch of inputs)."""
-    from ..frontend.compile import export
+              accum="ap_fixed<32,12>", q: str = "TRN", o: str = "WRAP") -> Calibration:
+    """Per-node fixed-point types of ``bits`` bits for ``model`` on ``sample`` (a batch of inputs), with
+    quantisation mode ``q`` and overflow mode ``o`` (ap_fixed's, e.g. ``q="RND"``: see ``Fixed``).
 
+    ``q="RND"`` matters more than any integer bit: TRN rounds every stored value toward minus
+    infinity, a bias of half a last bit that linears sum over their inputs and BatchNorms (folded
+    into the linears) amplify. ``o="SAT"`` bounds the damage of a value beyond the sample's range."""
     sample = torch.as_tensor(sample)
     seen: dict = {}
 
@@ -83,11 +88,14 @@ def calibrate(model: torch.nn.Module, sample, bits: int = 16, margin: int = 0, r
         for lo, hi, size in ((0, whole, chunk), (whole, n, n - whole)):
             if hi <= lo:
                 continue
-            gm = export(model, sample[lo:lo + size], _stacklevel=2).module()
-            for node in gm.graph.nodes:
+            graph, consts = lowered_graph(model, sample[lo:lo + size])
+            for node in graph.nodes:
                 inputs[node.name] = [a.name for a in node.all_input_nodes]
+            places = [p.name for p in graph.nodes if p.op == "placeholder"]
             for i in range(lo, hi, size):
-                Rec(gm).run(sample[i:i + size])
+                feed = iter([sample[i:i + size]])
+                args = [torch.from_numpy(np.asarray(consts[p])) if p in consts else next(feed) for p in places]
+                Rec(torch.nn.Module(), graph=graph).run(*args)
     ref = parse_precision(reference) if reference is not None else None
     cal = Calibration(reference=ref, accum=parse_precision(accum) if accum is not None else None)
     for name, vals in seen.items():
@@ -96,16 +104,26 @@ def calibrate(model: torch.nn.Module, sample, bits: int = 16, margin: int = 0, r
         # a kernel computes its inputs, weights and output in the node's one type: cover them all
         m = max([float(max(vals))] + [float(max(seen[a])) for a in inputs.get(name, ()) if a in seen])
         ib = min(bits - 1, int_bits_for(m) + margin)
-        t = Fixed(bits, bits - ib)
+        t = Fixed(bits, bits - ib, q=q, o=o)
         allv = torch.cat([v.reshape(-1) for v in seen["__vals__" + name]]).numpy().astype(np.float64)
         over_ours = int(((allv > t.max) | (allv < t.min)).sum())
         over_ref = int(((allv > ref.max) | (allv < ref.min)).sum()) if ref is not None else 0
-        # placeholders and get_attr nodes keep the names from_pytorch sees for the input
-        cal.types[_strip(name)] = t
-        cal.max_abs[_strip(name)] = m
-        cal.overflows[_strip(name)] = (over_ref, over_ours, allv.size)
+        cal.types[name] = t
+        cal.max_abs[name] = m
+        cal.own_max[name] = float(max(vals))
+        cal.overflows[name] = (over_ref, over_ours, allv.size)
     return cal
 
 
-def _strip(name: str) -> str:
-    return name
+def lowered_graph(model: torch.nn.Module, example):
+    """The graph ``from_pytorch`` lowers for ``example`` (exported, then the importer's rewrites:
+    channels-last BatchNorm fused, BatchNorms folded into their linears) and its constants
+    (placeholder name -> array). Recording the exported graph instead would miss what the rewrites
+    change: a linear with a BatchNorm folded in outputs the norm's values, not its own."""
+    from ..frontend.compile import export
+    from ..frontend.importer import graph_constants, rewrite_graph
+
+    ep = export(model, example, _stacklevel=3)
+    consts = graph_constants(ep)
+    rewrite_graph(ep.graph, consts)
+    return ep.graph, consts

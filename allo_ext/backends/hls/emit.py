@@ -29,6 +29,7 @@ from .common import EmitError, FuncInfo, Mem, Port, attr_str, funcs_of, loc_str,
 from .cpp import Needs
 from .function import FunctionEmitter
 from ...passes.safety import TRAP
+from ...passes.interface import local_port_copies
 
 INTERFACES = ("vitis", "ip")
 
@@ -61,6 +62,7 @@ class HLSModule:
         """Static latency/resource estimate of the schedule this C++ came from (see allo_ext.passes.estimate)."""
         if self.schedule is None:
             raise AlloError("this HLSModule was not built from a Schedule; call estimate() on the Schedule instead")
+        kw.setdefault("interface", self.interface)  # estimate the ports this C++ has
         return self.schedule.estimate(**kw)
 
     def write(self, directory) -> dict[str, Path]:
@@ -90,6 +92,7 @@ class ModuleEmitter:
             raise AlloError(f"unknown HLS interface {interface!r}; choose one of {INTERFACES} "
                             "('vitis': extern \"C\" kernel with m_axi/s_axilite ports; 'ip': ap_memory ports)")
         self.module, self.top, self.interface = module, top, interface
+        self.local_ports = local_port_copies(module, interface)
         self.py = py_functions or {}
         # (names, arg types, result types) of functions with no Python source (the frontend's top)
         self.known_sigs = signatures or {}

@@ -203,12 +203,15 @@ class FunctionEmitter(FixedOps, ScalarOps):
         elif not self.is_top and not self.no_inline():
             self.pragma("inline")
         for p, n, a in params:
-            if p.is_array:
+            if p.is_array and self.copies_ports and p.const and self.mems[a].kind == "array":
+                self.local_copy_in(p, n, a)
+            elif p.is_array:
                 self.partition_pragmas(n, p.name, port=True)
             if self.nuses(a) == 0:
                 self.line(f"(void){p.name};")
         for p, src in outs:
-            self.partition_pragmas(src, p.name, port=True)
+            if not self.copies_ports:
+                self.partition_pragmas(src, p.name, port=True)
         self.emit_block(ops)
         self.loc = self.source
         for name in self.partitions:
@@ -216,6 +219,20 @@ class FunctionEmitter(FixedOps, ScalarOps):
                             "buffer of this kernel after emission")
         self.me.line("}", self.sym, self.loc)
         self.me.line("", self.sym, self.loc)
+
+    @property
+    def copies_ports(self) -> bool:
+        """The top's array ports are m_axi and get local copies (``allo_ext.passes.interface``)."""
+        return self.is_top and self.me.local_ports
+
+    def local_copy_in(self, p: Port, src_name: str, a):
+        """Burst-read input port ``p`` into a local array, which the body (and its partitions) then use."""
+        port = self.mems[a]
+        local = Mem(self.fresh(f"{p.name}_local"), port.elem, port.shape, port.kind, port.elem_t, fxt=port.fxt)
+        self.line(local.decl() + ";")
+        self.partition_pragmas(src_name, local.name)
+        self.copy_nest(port, local, port.elem_t, f"read_{p.name}")
+        self.mems[a] = local
 
     def no_inline(self) -> bool:
         """Callees of a dataflow region stay functions (they are its processes)."""
@@ -255,8 +272,9 @@ class FunctionEmitter(FixedOps, ScalarOps):
             shape, elem_t = memref_shape(v.type), memref_elem(v.type)
             elem = cpp.dtype_ctype(dt, self.me.needs) if isinstance(dt, DType) else self.ct(elem_t)
             src = f"<result {k}>"
+            # With local port copies the result is computed into a local array and copied out on return.
             bindable = (owner is not None and hash(owner) in top_level and sum(1 for o in operands if o == v) == 1
-                        and owner.name in ("memref.alloc", "memref.alloca", "func.call"))
+                        and owner.name in ("memref.alloc", "memref.alloca", "func.call") and not self.copies_ports)
             if bindable and owner.name != "func.call":
                 src = attr_str(owner, "name", src)
                 base = src

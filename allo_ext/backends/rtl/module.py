@@ -182,6 +182,7 @@ class RTLModule:
         """The static estimate of the schedule this design was built from (to compare with ``.cycles``)."""
         if self.schedule is None:
             raise AlloError("this RTLModule was not built from a Schedule")
+        kw.setdefault("interface", "ip")  # the RTL's memories are ports used in place, as an ap_memory IP's
         return self.schedule.estimate(**kw)
 
     # -- project

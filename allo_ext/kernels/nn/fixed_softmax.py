@@ -12,6 +12,10 @@ precision instead of overflowing a table index.
 The reciprocal is common to a row, so its table error scales the row uniformly and never changes
 the argmax; exp(0) is exactly 1, so the maximum keeps its place.
 
+log_softmax's output ``x - m - log(sum)`` reaches below ``-(max - min)`` of the input, beyond T's
+range when a row's logits spread wide: it is computed in a wider type and saturated at T's minimum,
+since a wrapped value (WRAP) would turn the least likely class into the most likely one.
+
 No ``from __future__ import annotations`` here: kernel annotations must be evaluated eagerly.
 """
 
@@ -109,6 +113,9 @@ def log_softmax_fixed(T, shape, D_axis):
     CLAMP = Dt.max > n / 2.0 ** k
     DMAX = n / 2.0 ** k
     Dk = Fixed(Dt.bits + k + 2, Dt.frac)
+    # x - m - lse >= 2 * T.min - log C: held exactly (at T's fraction) before saturating
+    Zw = Fixed(max(T.bits - T.frac, lt.bits - lt.frac) + 2 + T.frac, T.frac, q=T.q)
+    ZMIN = T.min
 
     def log_softmax(X: T[shape]) -> T[shape]:
         Z: T[shape]
@@ -130,7 +137,8 @@ def log_softmax_fixed(T, shape, D_axis):
             j = min(max(j, 0), nr - 1)
             lse: lt = LOG[index(j)]
             for c in range(C, name="norm"):
-                Z[_insert(o, Dax, c)] = X[_insert(o, Dax, c)] - m - lse
+                z: Zw = X[_insert(o, Dax, c)] - m - lse
+                Z[_insert(o, Dax, c)] = max(z, ZMIN)
         return Z
 
     return log_softmax

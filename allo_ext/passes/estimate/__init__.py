@@ -112,9 +112,12 @@ Cost model (cycles of a 200 MHz clock on Xilinx UltraScale+; every constant is a
    - registers are FFs (bits);
    - a completely partitioned constant is folded into logic and costs nothing.
 
-   A global's partitioning is the finest one among the callee arguments it is passed to. A function
-   called from several places is one hardware instance, except in a dataflow function, where each call
-   site is its own process. Totals multiply each function's resources by its instance count.
+   A global's partitioning is the finest one among the callee arguments it is passed to. Every call
+   site is its own hardware, as the emitted code instantiates it: the HLS emitter inlines every kernel
+   except a dataflow region, and the processes of a dataflow region are separate by construction. The
+   one shared case is a dataflow-region function called from several places of a non-dataflow caller:
+   it stays a function, and one instance serves its call sites. Totals multiply each function's
+   resources by its instance count.
 
 The op latencies assume a 200 MHz target. ``clock_mhz`` only converts cycles into time: at another
 clock Vitis would pick other core latencies.
@@ -123,10 +126,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import dataclass
 
 from torch_mlir import ir
 
-from .costs import (F32_OPS, LOOP_OVERHEAD, MEM_PORTS, RAM_READ_LATENCY, REG_READ_LATENCY,  # noqa: F401
+from ..interface import MAXI_LATENCY, local_port_copies
+from .costs import (LOOP_CONTROL_FF, LOOP_CONTROL_LUT, F32_OPS, LOOP_OVERHEAD, MEM_PORTS, RAM_READ_LATENCY, REG_READ_LATENCY,  # noqa: F401
                     SCALAR_ACCESS_LATENCY, STORE_LATENCY, EstimateError, OpCost, op_cost)
 from .memory import Storage
 from .report import Estimate, KernelEstimate, LoopEstimate  # noqa: F401
@@ -134,14 +139,17 @@ from .scheduler import _Estimator, _Res
 
 
 # ------------------------------------------------------------------------------------------- entry point
-def estimate(schedule, top: str | None = None, clock_mhz: float = 200) -> Estimate:
+def estimate(schedule, top: str | None = None, clock_mhz: float = 200, interface: str = "vitis") -> Estimate:
     """Latency (cycles of one call of ``top``) and resources of a scheduled module; see the module doc.
 
     ``schedule`` is a Schedule (``allo_ext.customize`` / ``frontend.trace``) or an ``ir.Module`` (then
-    ``top`` is required).
+    ``top`` is required). ``interface`` is the HLS emitter's ("vitis": m_axi ports, copied locally when
+    the module partitions anything; "ip": ap_memory ports, used in place).
     """
     if clock_mhz <= 0:
         raise EstimateError(f"clock_mhz must be positive, got {clock_mhz}")
+    if interface not in ("vitis", "ip"):
+        raise EstimateError(f"unknown interface {interface!r}; choose 'vitis' (m_axi ports) or 'ip' (ap_memory ports)")
     if isinstance(schedule, ir.Module):
         module = schedule
         if top is None:
@@ -157,21 +165,72 @@ def estimate(schedule, top: str | None = None, clock_mhz: float = 200) -> Estima
         top_res = est.function(top)
         order, calls, instances = _call_graph(est, top)
         global_bram, global_lut = _global_memories(est, order)
+        port = _port_copies(est, module, top, interface)
     kernels, total = [], _Res()
     bram_total = 0
     for name in order:
         r = est.results[name]
         g_bram, g_lut = global_bram.get(name, 0), global_lut.get(name, 0)
-        k = KernelEstimate(name, calls[name], instances[name], r.cycles, r.ii, r.res.dsp, r.bram + g_bram,
-                           r.res.lut + g_lut, r.res.ff, r.dataflow)
+        extra = port if name == top else _PortCopies()
+        k = KernelEstimate(name, calls[name], instances[name], r.cycles + extra.cycles, r.ii, r.res.dsp,
+                           r.bram + g_bram + extra.bram, r.res.lut + g_lut + extra.lut, r.res.ff + extra.ff,
+                           r.dataflow)
         kernels.append(k)
         total.dsp += k.dsp * k.instances
         total.lut += k.lut * k.instances
         total.ff += k.ff * k.instances
         bram_total += k.bram * k.instances
     loops = [lp for (fn, _), lp in est.loops.items() if fn in calls]
-    return Estimate(top, clock_mhz, top_res.cycles, top_res.ii if top_res.ii is not None else top_res.cycles,
-                    total.dsp, bram_total, total.lut, total.ff, kernels, loops)
+    cycles = top_res.cycles + port.cycles
+    # A dataflow top overlaps calls except for its port copies, which run before and after its region.
+    ii = top_res.ii + port.cycles if top_res.ii is not None else cycles
+    return Estimate(top, clock_mhz, cycles, ii, total.dsp, bram_total, total.lut, total.ff, kernels, loops,
+                    interface_cycles=port.cycles)
+
+
+@dataclass
+class _PortCopies:
+    cycles: int = 0
+    bram: int = 0
+    lut: int = 0
+    ff: int = 0
+
+
+def _port_copies(est: _Estimator, module, top: str, interface: str) -> _PortCopies:
+    """The local copies of the top's m_axi array ports that the HLS emitter writes (``passes.interface``):
+    a pipelined burst loop per port, ``MAXI_LATENCY`` to the first beat and then one element per cycle,
+    before the body for inputs and after it for outputs; an input copy is a buffer of the top, partitioned
+    as the finest callee argument it feeds."""
+    out = _PortCopies()
+    if not local_port_copies(module, interface):
+        return out
+    f = est.irs[top]
+    callee_specs = {}
+    for callee, ins in f.call_args:
+        cf = est.irs.get(callee)
+        if cf is None:
+            continue
+        for vid, arg_st in zip(ins, cf.arg_storage):
+            if arg_st is not None:
+                callee_specs.setdefault(vid, []).append(arg_st)
+    for a, st in zip(f.op.regions[0].blocks[0].arguments, f.arg_storage):
+        if st is None or not st.shape:
+            continue
+        best = st
+        for cand in callee_specs.get(f.vid(a), []):
+            if cand.shape == st.shape and math.prod(cand.nbanks) > math.prod(best.nbanks):
+                best = cand
+        b, lu, ff = Storage(st.name, st.shape, st.bits, best.spec).resources()
+        out.bram += b
+        out.lut += lu + LOOP_CONTROL_LUT
+        out.ff += ff + LOOP_CONTROL_FF
+        out.cycles += (st.numel - 1) + MAXI_LATENCY + STORE_LATENCY
+    for t in ir.FunctionType(ir.TypeAttr(f.op.attributes["function_type"]).value).results:
+        if isinstance(t, ir.MemRefType) and ir.MemRefType(t).shape:
+            out.lut += LOOP_CONTROL_LUT
+            out.ff += LOOP_CONTROL_FF
+            out.cycles += (math.prod(ir.MemRefType(t).shape) - 1) + RAM_READ_LATENCY + MAXI_LATENCY
+    return out
 
 
 def _call_graph(est: _Estimator, top: str):
@@ -203,7 +262,11 @@ def _call_graph(est: _Estimator, top: str):
             calls[callee] += calls[name] * mult
             per_callee[callee] += 1
         for callee, sites in per_callee.items():
-            instances[callee] += instances[name] * (sites if r.dataflow else 1)
+            # The HLS emitter inlines every callee except a dataflow region: inlined, each call site is
+            # its own copy of the hardware; a dataflow region stays a function, shared by its call sites
+            # (unless they are processes of a dataflow caller, which are separate by construction).
+            shared = est.results[callee].dataflow and not r.dataflow
+            instances[callee] += instances[name] * (1 if shared else sites)
             indeg[callee] -= 1
             if indeg[callee] == 0:
                 queue.append(callee)

@@ -47,6 +47,7 @@ class Estimate:
     ff: int
     kernels: list[KernelEstimate] = field(default_factory=list)
     loops: list[LoopEstimate] = field(default_factory=list)
+    interface_cycles: int = 0  # the m_axi port copies' share of ``cycles`` (see allo_ext.passes.interface)
 
     @property
     def latency_us(self) -> float:
