@@ -43,8 +43,8 @@ def hpo(
     sampler: Annotated[str, typer.Option(help="nsga2, tpe (20 random start-up trials) or random.")] = "nsga2",
     objective: Annotated[str, typer.Option(help="flops (accuracy vs FLOPs) or hardware (accuracy vs the "
                                            "compiler's estimated cycles and DSPs, latency schedule).")] = "flops",
-    precision: Annotated[Optional[str], typer.Option(help="Precision of the hardware estimate; float32 unless the "
-                                                     "fixed-point frontend is installed.")] = None,
+    precision: Annotated[Optional[str], typer.Option(help="Precision of the hardware estimate, e.g. ap_fixed<16,6> "
+                                                     "(default float32).")] = None,
     trials: Annotated[int, typer.Option(help="Completed trials of the whole study (shared by all workers).")] = 40,
     epochs: Annotated[int, typer.Option(help="Training epochs per trial.")] = 5,
     patience: Annotated[Optional[int], typer.Option(help="Early-stopping patience per trial (epochs).")] = 2,
@@ -173,15 +173,34 @@ def quantize(
     dim: Annotated[int, typer.Option(help="Width C.")] = 64,
     heads: Annotated[int, typer.Option(help="Attention heads.")] = 2,
     n_particles: Annotated[int, typer.Option(help="Particles per jet.")] = 8,
-    epochs: Annotated[int, typer.Option(help="Training epochs (ReduceLROnPlateau 0.8/5, min lr 1e-4).")] = 50,
+    epochs: Annotated[Optional[int], typer.Option(help="Training epochs: 1-bit from scratch (ReduceLROnPlateau "
+                                                  "0.8/5, min lr 1e-4; default 50), fixed-point fine-tuning "
+                                                  "(default 3).")] = None,
     patience: Annotated[Optional[int], typer.Option(help="Early-stopping patience (epochs).")] = None,
     check_n: Annotated[int, typer.Option(help="Jets for the compiled-vs-torch check (0: skip it).")] = 256,
+    precision: Annotated[Optional[list[str]], typer.Option(
+        "--precision", help="Fixed-point QAT instead of 1-bit: fine-tune --checkpoint at this type (hls4ml "
+        "spelling, e.g. 'ap_fixed<16,6>'; repeat for several) and compare with post-training quantisation.")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option(help="With --precision: the trained float model (allo-ext "
+                                                       "train output, .pt, or pruned_model.pt).")] = None,
+    accum: Annotated[Optional[str], typer.Option(help="With --precision: the accumulator type of linear/matmul "
+                                                 "and BatchNorm scales (default: the activation type).")] = None,
+    lr: Annotated[float, typer.Option(help="With --precision: fine-tuning learning rate (AdamW, cosine).")] = 5e-4,
+    max_train: Annotated[Optional[int], typer.Option(help="With --precision: use at most this many training "
+                                                     "jets.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Write into OUT even if it holds files allo-ext did "
                                         "not write.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
 ):
     """1-bit QAT: train BitJetFormer from scratch; report sizes (paper's Table 6 convention) and check
-    that the compiled model (bitlinear kernel; llvm and csim) matches torch."""
+    that the compiled model (bitlinear kernel; llvm and csim) matches torch. With --precision: fixed-point
+    QAT of a trained model, bit-exact with the model compiled at that precision."""
+    if precision:
+        return _quantize_fixed(data, out, test_data, precision, checkpoint, accum, epochs if epochs is not None
+                               else 3, lr, max_train, check_n, force, progress)
+    if checkpoint is not None or accum is not None:
+        raise ValueError("--checkpoint and --accum are for fixed-point QAT; add --precision")
+    epochs = 50 if epochs is None else epochs
     with _user_errors():
         from .compress.data import check_file
         from .compress.quantize import qat_config, quantize_report, train_bitjetformer
@@ -213,6 +232,50 @@ def quantize(
                           + (f", test accuracy {r.test_accuracy:.4f}" if r.test_accuracy is not None else ""))
         for name, c in rep["compiled"].items():
             console.print(f"  {name}: max |err| vs torch {c['max_abs_err']:.2e}, argmax agreement {c['argmax_agree']:.4f}")
+
+
+def _safe_name(label: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in label).strip("_")
+
+
+def _quantize_fixed(data, out, test_data, precisions, checkpoint, accum, epochs, lr, max_train, check_n, force,
+                    progress):
+    from .compress.data import check_file, load_for_bundle
+    from .compress.fixed_qat_train import ptq_vs_qat
+    from .compress.prune import load_model, save_pruned
+    from .lang.types import parse_precision
+
+    if checkpoint is None:
+        raise ValueError("--precision fine-tunes a trained float model: give it with --checkpoint (an allo-ext "
+                         "train run directory, .pt, or pruned_model.pt)")
+    if not checkpoint.exists():
+        raise FileNotFoundError(f"--checkpoint {checkpoint}: no such file or directory")
+    types = []
+    for p in precisions:
+        t = parse_precision(p)  # ValueError naming the spelling expected
+        if not t.is_fixed:
+            raise ValueError(f"--precision {p!r} is not a fixed-point type; e.g. 'ap_fixed<16,6>'")
+        types.append(t)
+    if accum is not None and not parse_precision(accum).is_fixed:
+        raise ValueError(f"--accum {accum!r} is not a fixed-point type; e.g. 'ap_fixed<32,12>'")
+    if epochs < 0:
+        raise ValueError(f"--epochs must be >= 0, got {epochs}")
+    if check_n < 0:
+        raise ValueError(f"--check-n must be >= 0, got {check_n}")
+    check_file(data, "--data")
+    check_file(test_data, "--test-data")
+    names = [f"qat_{_safe_name(t.ap_type().replace(' ', ''))}.pt" for t in types]
+    _guard_outputs(out, names + ["fixed_qat_report.json"], force)
+    model, bundle = load_model(checkpoint)
+    jets = load_for_bundle(bundle, data, test_data, max_train=max_train)
+    report, models = ptq_vs_qat(model, jets, [t.ap_type().replace(" ", "") for t in types], accum=accum,
+                                epochs=epochs, lr=lr, check_n=check_n, progress=progress, log=console.print,
+                                keep_models=True)
+    for name, qmodel in zip(names, models.values()):
+        save_pruned(qmodel, bundle, out / name)
+    report["models"] = dict(zip(models, names))
+    _write_json(report, out / "fixed_qat_report.json")
+    console.print(f"wrote {', '.join(names)} and fixed_qat_report.json to [bold]{out}[/]")
 
 
 # ---------------------------------------------------------------------------------------- explain

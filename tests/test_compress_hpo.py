@@ -107,9 +107,14 @@ def _env() -> dict:
 def _completed(storage: str, study: str) -> list:
     if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///"):]).exists():
         return []  # the worker has not created it yet
+    import sqlalchemy.exc
+
     try:
         s = optuna.load_study(study_name=study, storage=storage)
     except KeyError:
+        return []
+    except sqlalchemy.exc.OperationalError:
+        # the worker is creating the schema right now (opening the storage creates it too): poll again
         return []
     return [t for t in s.trials if t.state == optuna.trial.TrialState.COMPLETE]
 

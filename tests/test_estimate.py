@@ -468,6 +468,40 @@ def test_integer_divider_is_width_plus_4_cycles_deep():
     assert div.cycles - add.cycles == N * ((32 + 4) - 1)
 
 
+# ---------------------------------------------------------------------------------------------- fixed point
+@pytest.mark.parametrize("t, mul_dsp, cast_cycles", [
+    (allo_ext.Fixed(16, 10), 1, 0),                  # 16 x 16: one DSP; TRN/WRAP casts are wires
+    (allo_ext.Fixed(24, 12), 3, 0),                  # 24 x 24: a two-DSP cascade plus one (3)
+    (allo_ext.Fixed(16, 10, "RND", "SAT"), 1, 1),    # rounding and saturation: one more cycle per cast
+])
+def test_fixed_linear_latency_is_one_cycle_products_and_adds(t, mul_dsp, cast_cycles):
+    from allo_ext.kernels import apply_schedules
+    from allo_ext.kernels.nn import linear2d
+
+    K, Nout = 8, 4
+    s = allo_ext.customize(linear2d(t, 1, K, Nout))
+    apply_schedules(s, "latency")
+    e = estimate(s)
+    # registers read in 1 cycle; all products in parallel (1 cycle up to 18 bits, 2 above); then the K
+    # adds of acc += x * w one after the other, each stored into the accumulator (a cast; the accumulator
+    # is T itself here, so the result is stored without another).
+    mul = 1 if t.bits <= 18 else 2
+    assert e.cycles == REG_READ_LATENCY + mul + K * (1 + cast_cycles) + STORE_LATENCY
+    assert e.dsp == Nout * K * mul_dsp
+
+
+def test_fixed_point_hardware_cost_of_a_model_is_below_float32():
+    from allo_ext.compress.hardware import hardware_cost
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 8), torch.nn.ReLU(), torch.nn.Linear(8, 5))
+    f32 = hardware_cost(model, 4, 3, None)
+    fx = hardware_cost(model, 4, 3, "ap_fixed<16,6>")
+    assert fx["precision"] == "ap_fixed<16,6>"
+    assert fx["dsp"] == 12 * 8 + 8 * 5  # one DSP per 16-bit product, every product in parallel
+    assert fx["dsp"] < f32["dsp"] and fx["cycles"] < f32["cycles"] and fx["lut"] < f32["lut"]
+
+
 # ---------------------------------------------------------------------------------------------- interface
 def test_m_axi_port_copies_are_charged_when_the_emitter_writes_them():
     from allo_ext.passes.interface import MAXI_LATENCY

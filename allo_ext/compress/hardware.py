@@ -1,8 +1,8 @@
 """The compiler's static estimate of a model: cycles and DSPs of the latency schedule.
 
-Float32 is what the frontend compiles today. A fixed-point precision is passed on to
-``frontend.trace`` only when that frontend accepts one (``precision=``); otherwise asking for
-one is an error rather than a silently float estimate.
+``precision`` is what ``from_pytorch(precision=)`` takes (a type such as ``"ap_fixed<16,6>"`` or a
+per-layer dict); the estimate then costs the fixed-point operations (``passes.estimate.costs``:
+a DSP per product up to 18 bits, one-cycle adds) instead of float32's.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def fixed_point_available() -> bool:
 
 
 def hardware_cost(model: torch.nn.Module, n_particles: int, n_features: int,
-                  precision: str | None = None, schedule: str = "latency") -> dict:
+                  precision=None, schedule: str = "latency") -> dict:
     """``{"cycles", "dsp", "lut", "ff", "bram", "precision"}`` of one jet (batch 1) through the
     HLS build of ``model`` under the ``schedule`` profile (the model is traced in eval mode)."""
     from ..frontend.compile import trace

@@ -54,19 +54,40 @@ def _row_table(C, frac, fn, t):
     return k, n, table(fn(np.minimum(centres, C)), t)
 
 
+class Plan:
+    """Every constant of the fixed softmax/log_softmax of rows of ``C`` values of type ``T``: the
+    intermediate types, the table reach and scales, and the tables themselves. The kernels below and
+    ``allo_ext.compress.fixed_qat`` (which must reproduce them bit for bit) both read it."""
+
+    def __init__(self, T, C, log=False):
+        self.et, self.k, self.n, self.kl, self.EXP, self.EXPLO = _exp_table(T)
+        self.S = _sum_type(self.et, C)  # the row sum
+        self.D = Fixed(T.bits + 1, T.frac)  # m - x, exact
+        self.lscale = Fixed(self.kl + 2, 0)
+        self.scale = Fixed(self.k + 2, 0)  # 2**k as an exact constant
+        if log:
+            # log(s) in [0, log C]
+            self.rt = UFixed(max(2, math.ceil(math.log2(math.log(C) + 1)) + 1) + self.et.frac, self.et.frac)
+            self.kr, self.nr, self.ROW = _row_table(C, self.et.frac, np.log, self.rt)
+        else:
+            self.rt = UFixed(self.et.bits, self.et.frac)  # 1/s in (0, 1]
+            self.kr, self.nr, self.ROW = _row_table(C, self.et.frac, lambda s: 1.0 / s, self.rt)
+        self.rscale = Fixed(self.kr + 2, 0)
+        if log:
+            # x - m - lse >= 2 * T.min - log C: held exactly (at T's fraction) before saturating at T.min
+            self.Zw = Fixed(max(T.bits - T.frac, self.rt.bits - self.rt.frac) + 2 + T.frac, T.frac, q=T.q)
+            self.ZMIN = T.min
+        self.DMAX = self.n / 2.0 ** self.k
+        self.CLAMP = self.D.max > self.DMAX  # keep d * 2**k within int32 for wide types
+        self.Dk = Fixed(self.D.bits + self.k + 2, self.D.frac)  # d * 2**k, exact
+
+
 def softmax_fixed(T, shape, acc=None):
     outer, C = shape[:-1], shape[-1]
-    et, k, n, kl, EXP, EXPLO = _exp_table(T)
-    S = _sum_type(et, C)
-    D = Fixed(T.bits + 1, T.frac)
-    lscale = Fixed(kl + 2, 0)  # x - m, exact
-    scale = Fixed(k + 2, 0)  # 2**k as an exact constant
-    rt = UFixed(et.bits, et.frac)  # 1/s in (0, 1]
-    kr, nr, RECIP = _row_table(C, et.frac, lambda s: 1.0 / s, rt)
-    rscale = Fixed(kr + 2, 0)
-    CLAMP = D.max > n / 2.0 ** k  # keep d * 2**k within int32 for wide types
-    DMAX = n / 2.0 ** k
-    Dk = Fixed(D.bits + k + 2, D.frac)  # d * 2**k, exact
+    p = Plan(T, C)
+    EXP, EXPLO, S, D, lscale, scale = p.EXP, p.EXPLO, p.S, p.D, p.lscale, p.scale
+    k, n, kl, rt, kr, nr, RECIP, rscale = p.k, p.n, p.kl, p.rt, p.kr, p.nr, p.ROW, p.rscale
+    CLAMP, DMAX, Dk = p.CLAMP, p.DMAX, p.Dk
 
     def softmax(X: T[shape]) -> T[shape]:
         Z: T[shape]
@@ -101,21 +122,12 @@ def log_softmax_fixed(T, shape, D_axis):
     from .activation import _insert
 
     outer, C = shape[:D_axis] + shape[D_axis + 1:], shape[D_axis]
-    et, k, n, kl, EXP, EXPLO = _exp_table(T)
-    S = _sum_type(et, C)
-    Dt = Fixed(T.bits + 1, T.frac)
-    lscale = Fixed(kl + 2, 0)
-    scale = Fixed(k + 2, 0)
-    lt = UFixed(max(2, math.ceil(math.log2(math.log(C) + 1)) + 1) + et.frac, et.frac)  # log(s) in [0, log C]
-    kr, nr, LOG = _row_table(C, et.frac, np.log, lt)
-    rscale = Fixed(kr + 2, 0)
+    p = Plan(T, C, log=True)
+    EXP, EXPLO, S, Dt, lscale, scale = p.EXP, p.EXPLO, p.S, p.D, p.lscale, p.scale
+    k, n, kl, lt, kr, nr, LOG, rscale = p.k, p.n, p.kl, p.rt, p.kr, p.nr, p.ROW, p.rscale
+    CLAMP, DMAX, Dk = p.CLAMP, p.DMAX, p.Dk
     Dax = D_axis
-    CLAMP = Dt.max > n / 2.0 ** k
-    DMAX = n / 2.0 ** k
-    Dk = Fixed(Dt.bits + k + 2, Dt.frac)
-    # x - m - lse >= 2 * T.min - log C: held exactly (at T's fraction) before saturating
-    Zw = Fixed(max(T.bits - T.frac, lt.bits - lt.frac) + 2 + T.frac, T.frac, q=T.q)
-    ZMIN = T.min
+    Zw, ZMIN = p.Zw, p.ZMIN
 
     def log_softmax(X: T[shape]) -> T[shape]:
         Z: T[shape]

@@ -77,10 +77,26 @@ def int_mul_cost(width: int) -> OpCost:
     return OpCost(4, 10, 80, 150)
 
 
+# Fixed point (the ``allo.fixed_*`` ops of allo_ext.lang.fixed_ops; raw integers of the type's width):
+# + - and compares are integer adders, * a DSP multiply by the operand widths. A cast that truncates and
+# wraps (TRN/WRAP) only drops or sign-extends bits; rounding adds an incrementer and saturation a
+# compare-and-select. Casts from and to float cost as the float<->int conversions.
+_FIXED_ONE_CYCLE = {"allo.fixed_add", "allo.fixed_sub", "allo.fixed_neg", "allo.fixed_cmp", "allo.fixed_cast_round"}
+_FIXED_WIRES = {"allo.fixed_constant", "allo.fixed_cast"}
+
+
 def op_cost(name: str, type_: ir.Type, operand_widths=()) -> OpCost:
     """Latency/resources of op ``name`` on values of ``type_`` (its result, or its operand for compares)."""
     if name in _NO_TIME or name in _WIRES or isinstance(type_, ir.IndexType):  # index: address arithmetic
         return FREE
+    if name in _FIXED_WIRES:
+        return FREE
+    if name.startswith("allo.fixed_") and isinstance(type_, ir.IntegerType):
+        w = ir.IntegerType(type_).width
+        if name in _FIXED_ONE_CYCLE:
+            return OpCost(1, 0, w, w)
+        if name == "allo.fixed_mul":
+            return int_mul_cost(max(operand_widths) if operand_widths else w // 2)
     if isinstance(type_, ir.FloatType):
         table = F64_OPS if ir.FloatType(type_).width > 32 else F32_OPS
         if name in table:

@@ -181,7 +181,9 @@ class _FuncIR:
         t = o.operands[0].type if name in ("arith.cmpf", "arith.cmpi") or not len(o.results) else o.results[0].type
         if isinstance(t, ir.IndexType) or (name in ("arith.index_cast", "arith.index_castui")):
             return _Node("index", name, ins=ins, outs=outs, extra=_index_fn(name, ins))
-        widths = [self._source_width(v) for v in o.operands] if name == "arith.muli" else ()
+        if name == "allo.fixed_cast":
+            name, t = _fixed_cast_kind(o)
+        widths = [self._source_width(v) for v in o.operands] if name in ("arith.muli", "allo.fixed_mul") else ()
         return _Node("op", name, cost=op_cost(name, t, widths), ins=ins, outs=outs)
 
     def _source_width(self, v) -> int:
@@ -227,3 +229,17 @@ def _index_fn(name, ins):
             return None
 
     return ev
+
+
+def _fixed_cast_kind(o):
+    """The cost class of an ``allo.fixed_cast``: a float conversion, a rounding/saturating cast, or wires."""
+    src, dst = o.operands[0].type, o.results[0].type
+    if isinstance(src, ir.FloatType):
+        return "arith.fptosi", src
+    if isinstance(dst, ir.FloatType):
+        return "arith.sitofp", dst
+    spec = ir.StringAttr(o.attributes["type"]).value if "type" in o.attributes else ""
+    modes = spec.rstrip(">").split(",")[2:]  # sfixed<bits,frac,Q,O>; integers have no modes
+    if modes and tuple(modes) != ("TRN", "WRAP"):
+        return "allo.fixed_cast_round", dst
+    return "allo.fixed_cast", dst
