@@ -41,6 +41,7 @@ test-thorough: install
 	HYPOTHESIS_PROFILE=thorough $(BIN)/python -m pytest -n 2 -q
 
 bench: install
+	$(BIN)/pip install -q -e '.[bench]'  # the peers bench/frontend.py compares against (ONNX Runtime, IREE)
 	$(BIN)/allo-ext bench all
 
 clean:

@@ -176,7 +176,7 @@ def export_project(model: torch.nn.Module, bundle: ModelBundle, target: str, out
                                f"function `{compiled.schedule.top}` takes a batch of {compiled.chunk} jets")
         written["model.bufferized.mlir"] = out / "model.bufferized.mlir"
         written["model.bufferized.mlir"].write_text(compiled.module.lowered_ir + "\n")
-        about["model.bufferized.mlir"] = ("the same after the backend's loop unrolling and bufferization (results "
+        about["model.bufferized.mlir"] = ("the same after the backend's loop unrolling, vectorisation and bufferization (results "
                                           "as out-parameters): exactly what is lowered to LLVM")
         from .backends.llvm import LOWER
 

@@ -1,24 +1,34 @@
-"""Benchmark: whole-model compile time and CPU throughput of ``from_pytorch(target="llvm")``.
+"""Benchmark: ``from_pytorch(target="llvm")`` against torch eager, torch.compile, ONNX Runtime and IREE.
 
-Models: ``JetFormer.tiny()`` (8 particles x 3 features) and a ``JetFormer.hls4ml150()``-style
-model on 32 particles x 3 features. For each:
+For each model (default ``JetFormer.tiny()``, 8 particles x 3 features) and batch size (1 and
+1024), every runtime is timed side by side in one process on the same inputs: 1 thread, and the
+runtime's default thread count where it has one (ours is single-threaded by design: one row).
+Timing interleaves the runtimes round by round (``--repeat`` rounds, median per runtime), so load
+from other jobs on the machine hits all of them alike; the 1-minute load average is recorded.
+At batch 1 each sample is the mean of ``--inner`` calls (a call takes microseconds).
 
-- compile time, split into export+import and schedule+JIT. "cold" is the first model compiled in a
-  fresh Python process (torch.export's one-off start-up included); "warm" is a second compile in
-  the same process, which is what a user compiling several models pays per model;
-- inference at B=1024 jets, median of ``--repeat`` runs after a warm-up, against torch eager with
-  1 and 2 threads (``inference_mode``) and torch-mlir's generic linalg-on-tensors path through the
-  same MLIR JIT (``allo_ext.testing.TorchMlirReference``), all on the same inputs, with the max abs
-  difference to torch reported. Ratios are peer/ours: > 1 means we are faster.
+Peers (optional extra ``bench`` in pyproject.toml: ``onnxruntime``, ``onnx``, ``iree-base-*``):
 
-    python -m bench.frontend [--quick] [--repeat 5]
+- torch eager (``inference_mode``), 1 thread and ``torch.get_num_threads()`` by default;
+- torch.compile (inductor, ``dynamic=False``), compiled per batch size and thread count;
+- ONNX Runtime: ``torch.onnx.export`` (TorchScript exporter, dynamic batch), CPU provider,
+  ``intra_op_num_threads`` 1 and 0 (default);
+- IREE: torch -> torch-mlir fx importer (linalg on tensors, static batch) -> ``iree.compiler`` with
+  ``llvm-cpu``, ``--iree-llvmcpu-target-cpu=host`` and ``--iree-opt-level=O3``; the ``local-sync``
+  driver (1 thread) and ``local-task`` (default threads).
 
-Writes bench/results/frontend.json and frontend.md (``--quick``: frontend-quick.*).
+Ratios are peer time / our time (> 1: we are faster). Also recorded: compile times, and the largest
+difference of each runtime's output to torch eager.
+
+    python -m bench.frontend [--quick] [--repeat 20] [--models tiny hls4ml150] [--cold]
+
+Writes bench/results/frontend.{json,md,png} (``--quick``: frontend-quick.*).
 """
 from __future__ import annotations
 
 import argparse
-import json
+import io
+import os
 import statistics
 import subprocess
 import sys
@@ -30,9 +40,10 @@ import torch
 from .common import bar_chart, machine_info, machine_line, markdown_table, write_results
 
 MODELS = {
-    "JetFormer.tiny (8x3)": ("tiny", 8),
-    "JetFormer.hls4ml150-style (32x3)": ("hls4ml150", 32),
+    "tiny": ("JetFormer.tiny (8x3)", 8),
+    "hls4ml150": ("JetFormer.hls4ml150-style (32x3)", 32),
 }
+DEFAULT_THREADS = torch.get_num_threads()
 
 
 def _model(kind: str, n: int):
@@ -43,16 +54,6 @@ def _model(kind: str, n: int):
     return m.eval()
 
 
-def _median_time(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
 def cold_compile(kind: str, n: int) -> dict:
     """Compile in a fresh interpreter, so torch.export's start-up cost is counted once, as a user sees it."""
     code = ("import json,time,torch;t=time.perf_counter();"
@@ -60,85 +61,263 @@ def cold_compile(kind: str, n: int) -> dict:
             f"m=_model({kind!r},{n});t0=time.perf_counter();f=from_pytorch(m,torch.randn(2,{n},3));"
             "print(json.dumps({'compile_s':time.perf_counter()-t0,'import_s':t0-t,**f.timings}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    import json
+
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run(quick: bool, repeat: int) -> dict:
-    from allo_ext.frontend import from_pytorch
-    from allo_ext.testing import TorchMlirReference
+class _Threads:
+    """torch's intra-op thread count for the duration of a block."""
 
-    batch = 256 if quick else 1024
-    rows = []
-    for label, (kind, n) in MODELS.items():
+    def __init__(self, n: int):
+        self.n = n
+
+    def __enter__(self):
+        self.old = torch.get_num_threads()
+        torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.old)
+
+
+# Each builder returns {runtime name: (callable on a numpy batch, compile seconds)} or raises ImportError.
+
+def _ours(m, n_particles, batches):
+    from allo_ext.frontend import from_pytorch
+
+    t0 = time.perf_counter()
+    f = from_pytorch(m, torch.randn(2, n_particles, 3))
+    compile_s = time.perf_counter() - t0
+    for b in batches:  # modules for small batches are compiled on first use: not timed
+        f(np.zeros((b, n_particles, 3), np.float32))
+    return {"ours (1T)": (f, compile_s)}, f
+
+
+def _torch_eager(m, n_particles, batches):
+    def run(threads):
+        def fn(x):
+            with _Threads(threads), torch.inference_mode():
+                return m(torch.from_numpy(x)).numpy()
+        return fn
+
+    return {"torch eager 1T": (run(1), 0.0), f"torch eager {DEFAULT_THREADS}T": (run(DEFAULT_THREADS), 0.0)}
+
+
+def _torch_compile(m, n_particles, batches):
+    out = {}
+    for threads in (1, DEFAULT_THREADS):
+        compiled = {}
+        t0 = time.perf_counter()
+        for b in batches:  # inductor bakes the thread count and shapes into its kernels
+            with _Threads(threads):
+                torch._dynamo.reset()
+                c = torch.compile(m, dynamic=False)
+                with torch.inference_mode():
+                    c(torch.zeros(b, n_particles, 3))
+            compiled[b] = c
+
+        def fn(x, compiled=compiled, threads=threads):
+            with _Threads(threads), torch.inference_mode():
+                return compiled[x.shape[0]](torch.from_numpy(x)).numpy()
+
+        out[f"torch.compile {threads}T"] = (fn, time.perf_counter() - t0)
+    return out
+
+
+def _onnxruntime(m, n_particles, batches):
+    import onnxruntime as ort
+
+    t0 = time.perf_counter()
+    buf = io.BytesIO()
+    torch.onnx.export(m, (torch.zeros(2, n_particles, 3),), buf, dynamo=False, input_names=["x"],
+                      output_names=["y"], dynamic_axes={"x": {0: "B"}, "y": {0: "B"}}, opset_version=17)
+    export_s = time.perf_counter() - t0
+    out = {}
+    for threads, label in ((1, "1T"), (0, "default")):
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        t1 = time.perf_counter()
+        sess = ort.InferenceSession(buf.getvalue(), so, providers=["CPUExecutionProvider"])
+        out[f"ONNX Runtime {label}"] = ((lambda x, s=sess: s.run(None, {"x": x})[0]),
+                                        export_s + time.perf_counter() - t1)
+    return out
+
+
+IREE_FLAGS = ["--iree-llvmcpu-target-cpu=host", "--iree-opt-level=O3"]
+
+
+def _iree(m, n_particles, batches):
+    import iree.compiler as ic
+    import iree.runtime as rt
+    from torch_mlir import fx
+
+    vmfbs, t0 = {}, time.perf_counter()
+    for b in batches:  # static shapes: IREE at its best
+        mod = fx.export_and_import(m, torch.zeros(b, n_particles, 3), output_type="linalg-on-tensors",
+                                   func_name="main")
+        vmfbs[b] = ic.compile_str(str(mod), target_backends=["llvm-cpu"], extra_args=IREE_FLAGS)
+    compile_s = time.perf_counter() - t0
+    out = {}
+    for driver, label in (("local-sync", "1T"), ("local-task", "default")):
+        fns = {}
+        for b, vmfb in vmfbs.items():
+            ctx = rt.SystemContext(config=rt.Config(driver))
+            ctx.add_vm_module(rt.VmModule.copy_buffer(ctx.instance, vmfb))
+            fns[b] = ctx.modules.module["main"]
+
+        def fn(x, fns=fns):
+            return fns[x.shape[0]](x).to_host()
+
+        out[f"IREE {label}"] = (fn, compile_s)
+    return out
+
+
+PEERS = {"torch eager": _torch_eager, "torch.compile": _torch_compile, "ONNX Runtime": _onnxruntime,
+         "IREE": _iree}
+
+
+def _interleaved(fns: dict, x: np.ndarray, repeat: int, inner: int) -> dict:
+    """Median seconds per call of each function: ``repeat`` rounds, each timing every function once."""
+    for fn in fns.values():  # warm-up
+        fn(x)
+        fn(x)
+    samples = {k: [] for k in fns}
+    for _ in range(repeat):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            for _ in range(inner):
+                fn(x)
+            samples[k].append((time.perf_counter() - t) / inner)
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def run(models: list[str], batches: list[int], repeat: int, inner: int, progress=print, cold: bool = False) -> dict:
+    rows, notes = [], []
+    for kind in models:
+        label, n = MODELS[kind]
         m = _model(kind, n)
-        cold = cold_compile(kind, n)
-        from_pytorch(m, torch.randn(2, n, 3))  # warms torch.export in this process
-        t0 = time.perf_counter()
-        f = from_pytorch(m, torch.randn(2, n, 3))
-        warm = time.perf_counter() - t0
-        x = torch.randn(batch, n, 3, generator=torch.Generator().manual_seed(1))
-        xn = x.numpy()
-        with torch.inference_mode():
-            ref = m(x).numpy()
-        ours_out = f(xn)
-        t_ours = _median_time(lambda: f(xn), repeat)
-        t_torch = {}
-        for threads in (1, 2):
-            torch.set_num_threads(threads)
+        if cold:
+            progress(f"[{label}] compiling ours (cold, in a fresh process)")
+        cold_s = cold_compile(kind, n) if cold else {}
+        progress(f"[{label}] compiling ours")
+        got, ours = _ours(m, n, batches)
+        fns = {k: f for k, (f, _) in got.items()}
+        compile_s = {k: c for k, (_, c) in got.items()}
+        for peer, build in PEERS.items():
+            progress(f"[{label}] compiling {peer}")
+            try:
+                got = build(m, n, batches)
+            except ImportError as e:
+                notes.append(f"{peer}: not installed ({e}); pip install -e '.[bench]'")
+                continue
+            fns.update({k: f for k, (f, _) in got.items()})
+            compile_s.update({k: c for k, (_, c) in got.items()})
+        for b in batches:
+            x = torch.randn(b, n, 3, generator=torch.Generator().manual_seed(b)).numpy()
             with torch.inference_mode():
-                t_torch[threads] = _median_time(lambda: m(x), repeat)
-        torch.set_num_threads(1)
-        t0 = time.perf_counter()
-        tm = TorchMlirReference(m, x)
-        tm_compile = time.perf_counter() - t0
-        tm_out = tm(xn)
-        t_tm = _median_time(lambda: tm(xn), repeat)
-        rows.append({
-            "model": label, "batch": batch,
-            "compile_cold_s": cold["compile_s"], "cold_export_import_s": cold["export_and_import_s"],
-            "cold_schedule_build_s": cold["schedule_and_build_s"], "compile_warm_s": warm,
-            "ours_ms": t_ours * 1e3, "torch1_ms": t_torch[1] * 1e3, "torch2_ms": t_torch[2] * 1e3,
-            "torch_mlir_ms": t_tm * 1e3, "torch_mlir_compile_s": tm_compile,
-            "ratio_torch1": t_torch[1] / t_ours, "ratio_torch2": t_torch[2] / t_ours, "ratio_torch_mlir": t_tm / t_ours,
-            "jets_per_s": batch / t_ours,
-            "max_abs_err_ours": float(np.abs(ours_out - ref).max()),
-            "max_abs_err_torch_mlir": float(np.abs(tm_out - ref).max()),
-        })
-    return {"machine": machine_info(), "quick": quick, "repeat": repeat, "rows": rows}
+                ref = m(torch.from_numpy(x)).numpy()
+            errs = {k: float(np.abs(np.asarray(fn(x)) - ref).max()) for k, fn in fns.items()}
+            progress(f"[{label}] timing B={b}: {len(fns)} runtimes x {repeat} rounds")
+            load_before = os.getloadavg()[0]
+            t = _interleaved(fns, x, repeat, inner if b < 64 else 1)
+            ours_s = t["ours (1T)"]
+            rows.append({
+                "model": label, "batch": b, "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+                "ours_plan": ours.last_plan,
+                "ms": {k: v * 1e3 for k, v in t.items()},
+                "ratio_vs_ours": {k: v / ours_s for k, v in t.items()},
+                "max_abs_err_vs_torch": errs,
+                "compile_s": compile_s,
+            })
+        rows[-1]["ours_compile_cold"] = cold_s
+    return {"machine": machine_info(), "repeat": repeat, "inner": inner, "rows": rows, "notes": notes,
+            "targets": targets(rows)}
+
+
+def targets(rows: list[dict]) -> list[dict]:
+    """Issue 10's goals on JetFormer.tiny: B=1 at least as fast as torch eager and within 2x of IREE;
+    B=1024 within 1.5x of IREE (single thread, like ours)."""
+    out = []
+    for r in rows:
+        if not r["model"].startswith("JetFormer.tiny"):
+            continue
+        ms = r["ms"]
+        goals = []
+        if r["batch"] == 1:
+            goals.append(("ours <= torch eager 1T", ms.get("torch eager 1T"), 1.0))
+            goals.append(("ours <= 2 x IREE 1T", ms.get("IREE 1T"), 2.0))
+        elif r["batch"] >= 1024:
+            goals.append(("ours <= 1.5 x IREE 1T", ms.get("IREE 1T"), 1.5))
+        for what, peer_ms, factor in goals:
+            if peer_ms is not None:
+                out.append({"batch": r["batch"], "goal": what, "ours_ms": ms["ours (1T)"], "peer_ms": peer_ms,
+                            "met": ms["ours (1T)"] <= factor * peer_ms})
+    return out
 
 
 def to_markdown(data: dict) -> str:
-    hdr = ["model", "compile cold (s)", "compile warm (s)", "ours (ms)", "torch 1T (ms)", "torch 2T (ms)",
-           "torch-mlir (ms)", "1T/ours", "2T/ours", "torch-mlir/ours", "jets/s", "max abs err"]
-    rows = [[r["model"], f"{r['compile_cold_s']:.2f}", f"{r['compile_warm_s']:.2f}", f"{r['ours_ms']:.1f}",
-             f"{r['torch1_ms']:.1f}", f"{r['torch2_ms']:.1f}", f"{r['torch_mlir_ms']:.1f}",
-             f"{r['ratio_torch1']:.2f}", f"{r['ratio_torch2']:.2f}", f"{r['ratio_torch_mlir']:.2f}",
-             f"{r['jets_per_s']:,.0f}", f"{r['max_abs_err_ours']:.1e}"] for r in data["rows"]]
-    b = data["rows"][0]["batch"] if data["rows"] else "?"
-    return (f"# from_pytorch(target=\"llvm\"): compile time and throughput at B={b}\n\n"
-            f"{machine_line(data['machine'])}\n\n" + markdown_table(hdr, rows, "l" + "r" * (len(hdr) - 1))
-            + "\nRatios are peer time / our time (> 1: we are faster). Cold compile is a fresh process "
-              "(torch.export start-up included); warm is a second compile in the same process.\n")
+    parts = [f"# from_pytorch(target=\"llvm\") against torch, torch.compile, ONNX Runtime and IREE\n\n"
+             f"{machine_line(data['machine'])}\n\nMedian of {data['repeat']} interleaved rounds (batch 1: each "
+             f"sample the mean of {data['inner']} calls). Ratio = runtime's time / ours (> 1: we are faster). "
+             f"Ours is single-threaded; the others also run with their default thread count "
+             f"({DEFAULT_THREADS} here). The 1-minute load average before/after each timing is shown: the "
+             f"machine is shared, so absolute times move with it; the ratios were measured in the same rounds.\n"]
+    by_model: dict[str, list[dict]] = {}
+    for r in data["rows"]:
+        by_model.setdefault(r["model"], []).append(r)
+    for model, rows in by_model.items():
+        names = list(rows[0]["ms"])
+        hdr = ["runtime"] + [h for r in rows for h in (f"B={r['batch']} (ms)", f"B={r['batch']} ratio")] + \
+              ["max abs err", "compile (s)"]
+        table = []
+        for k in names:
+            line = [k]
+            for r in rows:
+                line += [f"{r['ms'][k]:.4g}", f"{r['ratio_vs_ours'][k]:.2f}"]
+            line += [f"{max(r['max_abs_err_vs_torch'][k] for r in rows):.1e}", f"{rows[0]['compile_s'][k]:.1f}"]
+            table.append(line)
+        loads = ", ".join(f"B={r['batch']}: {r['load_avg_1min'][0]}/{r['load_avg_1min'][1]}" for r in rows)
+        cold = rows[-1].get("ours_compile_cold", {})
+        parts.append(f"## {model}\n\n" + markdown_table(hdr, table, "l" + "r" * (len(hdr) - 1)) +
+                     f"\nLoad average before/after: {loads}. Our module sizes per call: "
+                     + ", ".join(f"B={r['batch']}: {r['ours_plan'][:4]}{'...' if len(r['ours_plan']) > 4 else ''}"
+                                 for r in rows)
+                     + (f". Our cold compile (fresh process): {cold.get('compile_s', float('nan')):.2f} s."
+                        if cold else ".") + "\n")
+    if data["targets"]:
+        parts.append("## Targets (issue 10)\n\n" + markdown_table(
+            ["batch", "goal", "ours (ms)", "peer (ms)", "met"],
+            [[t["batch"], t["goal"], f"{t['ours_ms']:.4g}", f"{t['peer_ms']:.4g}", "yes" if t["met"] else "no"]
+             for t in data["targets"]], "rlrrl"))
+    if data["notes"]:
+        parts.append("\n" + "\n".join(f"- {n}" for n in data["notes"]) + "\n")
+    return "\n".join(parts)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="B=256 and 2 repeats: a smoke run")
-    ap.add_argument("--repeat", type=int, default=5, help="timed runs per measurement (median)")
+    ap.add_argument("--quick", action="store_true", help="B=1 and 256, 3 rounds: a smoke run")
+    ap.add_argument("--repeat", type=int, default=20, help="timed rounds (median)")
+    ap.add_argument("--inner", type=int, default=20, help="calls per sample at small batches")
+    ap.add_argument("--models", nargs="+", choices=sorted(MODELS), default=["tiny"])
+    ap.add_argument("--cold", action="store_true", help="also time our compile in a fresh process")
     args = ap.parse_args(argv)
-    torch.set_num_threads(1)
-    data = run(args.quick, 2 if args.quick else args.repeat)
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    batches = [1, 256] if args.quick else [1, 1024]
+    data = run(args.models, batches, 3 if args.quick else args.repeat, args.inner,
+               progress=lambda s: console.log(s), cold=args.cold)
     md = to_markdown(data)
     name = "frontend-quick" if args.quick else "frontend"
     js, mdp = write_results(name, data, md)
     rows = data["rows"]
-    png = bar_chart(name, f"Inference at B={rows[0]['batch']}, single thread unless noted",
-                    [r["model"] for r in rows],
-                    {"allo-ext llvm": [r["jets_per_s"] for r in rows],
-                     "torch eager 1T": [r["batch"] / r["torch1_ms"] * 1e3 for r in rows],
-                     "torch eager 2T": [r["batch"] / r["torch2_ms"] * 1e3 for r in rows],
-                     "torch-mlir linalg": [r["batch"] / r["torch_mlir_ms"] * 1e3 for r in rows]},
-                    "jets / s", log=True)
+    series = {}
+    for k in rows[0]["ms"]:
+        series[k] = [r["batch"] / r["ms"][k] * 1e3 for r in rows]
+    png = bar_chart(name, "Jets per second (higher is better)", [f"{r['model']}, B={r['batch']}" for r in rows],
+                    series, "jets / s", log=True)
     print(md)
     print(f"wrote {js}, {mdp} and {png}")
 

@@ -22,8 +22,8 @@ from .decompose import decompose_missing
 from .errors import ModelExportError
 from .importer import IGNORED, GraphImporter, find_lowering
 
-# Per-call batch the CPU module is compiled for; bigger batches are cut into chunks of this size
-# and the last chunk is padded, so any batch size works with one compiled module.
+# Per-call batch the CPU module is compiled for; bigger batches are cut into chunks of this size and
+# the rest runs on modules compiled on first use for powers of two below it (see batch_plan).
 DEFAULT_CHUNK = {"llvm": 256}
 
 
@@ -110,12 +110,32 @@ def trace(model: torch.nn.Module, example, top_name: str = "forward", target: st
     return Schedule(mb, top)
 
 
+def batch_plan(n: int, chunk: int) -> list[int]:
+    """The module sizes one call of ``n`` jets runs: full chunks, then the remainder as a sum of
+    powers of two (257 with chunk 256 -> [256, 1]; 5 -> [4, 1]). They add up to ``n`` exactly, so no
+    call computes a padding jet, and at most log2(chunk) + 1 sizes are ever compiled."""
+    plan = [chunk] * (n // chunk)
+    rest = n % chunk
+    bit = 1 << max(rest.bit_length() - 1, 0)
+    while rest:
+        if rest >= bit:
+            plan.append(bit)
+            rest -= bit
+        bit >>= 1
+    return plan
+
+
 class CompiledModel:
     """A compiled model that takes any batch size: (B, ...) numpy or torch inputs in, numpy out
-    (one array, or a tuple for a model with several outputs)."""
+    (one array, or a tuple for a model with several outputs).
+
+    A call runs the module compiled for ``chunk`` jets on whole chunks and smaller modules
+    (powers of two, compiled on first use and kept) on the rest (see ``batch_plan``), so one jet
+    costs one jet's work. ``last_plan`` is the list of module sizes the last call ran and
+    ``jets_computed`` the total number of jets the modules have computed."""
 
     def __init__(self, schedule: Schedule, module, chunk: int, in_shapes, target: str, timings: dict,
-                 in_dtypes=None, out_dtypes=None):
+                 in_dtypes=None, out_dtypes=None, builder=None):
         self.schedule = schedule
         self.module = module
         self.chunk = chunk
@@ -125,6 +145,20 @@ class CompiledModel:
         self.timings = timings
         self.in_dtypes = in_dtypes or [torch.float32] * len(self.in_shapes)
         self.out_dtypes = out_dtypes
+        self.modules = {chunk: module}  # batch size -> compiled module
+        self._builder = builder  # batch size -> module, for the sizes compiled on first use
+        self.last_plan: list[int] = []
+        self.jets_computed = 0
+
+    def module_for(self, size: int):
+        """The module compiled for ``size`` jets per call (compiled now if it is new)."""
+        if size not in self.modules:
+            if self._builder is None:
+                raise CallError(f"no module for {size} jets per call and no way to compile one")
+            t0 = time.perf_counter()
+            self.modules[size] = self._builder(size)
+            self.timings.setdefault("lazy_build_s", {})[size] = time.perf_counter() - t0
+        return self.modules[size]
 
     def _input(self, k: int, x) -> np.ndarray:
         if isinstance(x, torch.Tensor):
@@ -148,21 +182,20 @@ class CompiledModel:
         if any(x.shape[0] != n for x in xs):
             raise CallError(f"all inputs must have the same batch size, got {[x.shape[0] for x in xs]}")
         res_types = self.module.res_types
+        plan = batch_plan(n, self.chunk)
         outs = [[] for _ in res_types]
-        for start in range(0, n, self.chunk):
-            parts = []
-            for x, shape in zip(xs, self.in_shapes):
-                part = x[start:start + self.chunk]
-                if part.shape[0] < self.chunk:
-                    pad = np.zeros((self.chunk - part.shape[0],) + shape, dtype=np.float32)
-                    part = np.concatenate([part, pad])
-                parts.append(np.ascontiguousarray(part))
-            res = self.module(*parts)
+        start = 0
+        for size in plan:
+            module = self.module_for(size)
+            res = module(*[np.ascontiguousarray(x[start:start + size]) for x in xs])
             res = res if isinstance(res, (tuple, list)) else (res,)
             for o, r in zip(outs, res):
-                o.append(r[: min(self.chunk, n - start)])
-        arrays = [np.concatenate(o) if o else np.zeros((0,) + tuple(t.shape[1:]), dtype=np.float32)
-                  for o, t in zip(outs, res_types)]
+                o.append(r)
+            start += size
+        self.last_plan = plan
+        self.jets_computed += sum(plan)
+        arrays = [(o[0] if len(o) == 1 else np.concatenate(o)) if o
+                  else np.zeros((0,) + tuple(t.shape[1:]), dtype=np.float32) for o, t in zip(outs, res_types)]
         if self.out_dtypes:
             arrays = [a if dt == torch.float32 else a.astype(torch.empty(0, dtype=dt).numpy().dtype)
                       for a, dt in zip(arrays, self.out_dtypes)]
@@ -177,8 +210,11 @@ def from_pytorch(model: torch.nn.Module, example_inputs, target: str = "llvm", s
     """Compile ``model`` for ``target``.
 
     ``example_inputs`` is a tensor of shape (B, ...), or a tuple of them for a model with several
-    inputs (e.g. features, four-vectors and a mask); only their per-item shapes and dtypes matter. ``batch_size`` is the batch the module is compiled for (default 256 on the CPU,
-    1 elsewhere: hardware takes one jet per call and the C simulation loops over the batch).
+    inputs (e.g. features, four-vectors and a mask); only their per-item shapes and dtypes matter.
+    ``batch_size`` is the batch the module is compiled for (default 256 on the CPU, 1 elsewhere:
+    hardware takes one jet per call and the C simulation loops over the batch). On the CPU a call
+    runs bigger batches in chunks of it and the rest on modules for powers of two below it, compiled
+    on first use (about a second each) and kept: a call never computes padding jets.
     ``schedule`` is the profile each library kernel's schedule is applied with ("default" or
     "latency"). ``precision`` (default float32): a fixed-point type for the whole model
     (``"ap_fixed<16,6>"`` or ``Fixed(16, 10)``) or a dict by node name / op kind with ``"default"``
@@ -190,9 +226,7 @@ def from_pytorch(model: torch.nn.Module, example_inputs, target: str = "llvm", s
         raise CallError(f"from_pytorch: batch_size must be a positive integer (jets per compiled call) or None for "
                         f"the target's default, got {batch_size!r}")
     chunk = batch_size or DEFAULT_CHUNK.get(target, 1)
-    xs = tuple(_batch_of(e, chunk) for e in examples)
     t0 = time.perf_counter()
-    ep = export(model, xs, _stacklevel=2)
     if target == "rtl" and schedule == "latency":
         # The latency profile on RTL is the static route: the kernels traced into a da4ml pipeline
         # (allo_ext.backends.latency); the handshake route stays the one for every other schedule.
@@ -201,19 +235,40 @@ def from_pytorch(model: torch.nn.Module, example_inputs, target: str = "llvm", s
         if chunk != 1:
             raise CallError(f"from_pytorch: target='rtl', schedule='latency' takes one jet per clock (II=1); "
                             f"batch_size must be 1 or None, got {batch_size}")
-        return build_latency(ep, precision, **build_options)
+        return build_latency(export(model, tuple(_batch_of(e, chunk) for e in examples), _stacklevel=2),
+                             precision, **build_options)
+    s, importer, module, (t_import, t_build) = _compile(model, examples, chunk, target, schedule, precision,
+                                                        build_options, check_batch=True, stacklevel=3)
+    timings = {"export_and_import_s": t_import, "schedule_and_build_s": t_build,
+               "total_s": time.perf_counter() - t0}
+    if target != "llvm":
+        return module
+    # Smaller batches get their own modules, compiled on first use from a private copy of the model
+    # (the user may go on training theirs); the checks above already ran on this model.
+    frozen = prepare_for_export(model).eval()
+
+    def builder(size: int):
+        return _compile(frozen, examples, size, target, schedule, precision, build_options,
+                        check_batch=False, stacklevel=3)[2]
+
+    return CompiledModel(s, module, chunk, [tuple(e.shape[1:]) for e in examples], target, timings,
+                         importer.in_dtypes, importer.out_dtypes, builder=builder)
+
+
+def _compile(model, examples, size: int, target: str, schedule: str, precision, build_options,
+             check_batch: bool, stacklevel: int):
+    """Export ``model`` at ``size`` jets, import, schedule and build it:
+    (Schedule, importer, module, (export+import seconds, schedule+build seconds))."""
+    xs = tuple(_batch_of(e, size) for e in examples)
+    t0 = time.perf_counter()
+    ep = export(model, xs, _stacklevel=stacklevel, check_batch=check_batch)
     importer = GraphImporter(ep, "forward", target, precision=precision)
     mb, top = importer.run()
     s = Schedule(mb, top)
     t1 = time.perf_counter()
     apply_schedules(s, schedule)
     module = s.build(target=target, **build_options)
-    t2 = time.perf_counter()
-    timings = {"export_and_import_s": t1 - t0, "schedule_and_build_s": t2 - t1}
-    if target == "llvm":
-        return CompiledModel(s, module, chunk, [tuple(e.shape[1:]) for e in examples], target, timings,
-                             importer.in_dtypes, importer.out_dtypes)
-    return module
+    return s, importer, module, (t1 - t0, time.perf_counter() - t1)
 
 
 def _batch_of(example: torch.Tensor, chunk: int) -> torch.Tensor:

@@ -230,7 +230,16 @@ def _binary(kernel, ctx, node, a, b):
         return {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide}[kernel.__name__](a, b)
     a = np.asarray(a, dtype=np.float32) if not isinstance(a, Buffer) else a
     b = np.asarray(b, dtype=np.float32) if not isinstance(b, Buffer) else b
-    return ctx.call(kernel(ctx.dtype, _shape(a), _shape(b)), a, b)
+    sa, sb = _shape(a), _shape(b)
+    out = sa or sb
+    if ctx.target == "llvm" and not ctx.dtype.is_fixed and len(out) > 1 and sa in (out, ()) and sb in (out, ()):
+        # On the CPU a same-shape (or tensor-and-scalar) op runs as one flat loop over views: the
+        # vectoriser needs a loop whose length is a multiple of 8, which attention's 9x9 rows are
+        # not, while their product over the batch is. HLS keeps the shaped loops.
+        n = int(np.prod(out))
+        a, b = (reshape(ctx, v, (n,)) if s else v for v, s in ((a, sa), (b, sb)))
+        return reshape(ctx, ctx.call(kernel(ctx.dtype, _shape(a), _shape(b)), a, b), out)
+    return ctx.call(kernel(ctx.dtype, sa, sb), a, b)
 
 
 @register_lowering("aten.add.Tensor", "aten.add.Scalar")

@@ -15,26 +15,30 @@ def _const(expr):
         return None
 
 
-def trip_count(op) -> int | None:
-    """Iterations of an ``affine.for``, when they do not depend on run-time values.
+def span(op) -> int | None:
+    """Upper minus lower bound of an ``affine.for``, when it does not depend on run-time values.
 
     Handles constant bounds and the ``(d0) -> (d0)`` to ``(d0) -> (d0 + c)`` bounds that ``split``
     gives an inner loop (same operands on both sides, constant difference). A ``min`` upper bound
-    (a split with a remainder) has no single trip count: None.
+    (a split with a remainder) has no single span: None.
     """
     lbm = ir.AffineMapAttr(op.attributes["lowerBoundMap"]).value
     ubm = ir.AffineMapAttr(op.attributes["upperBoundMap"]).value
-    step = ir.IntegerAttr(op.attributes["step"]).value
     if len(lbm.results) != 1 or len(ubm.results) != 1:
         return None
     lb, ub = lbm.results[0], ubm.results[0]
     if lbm.n_dims == 0 and ubm.n_dims == 0 and lbm.n_symbols == 0 and ubm.n_symbols == 0:
         lo, hi = _const(lb), _const(ub)
-        return None if lo is None or hi is None else max(0, -(-(hi - lo) // step))
+        return None if lo is None or hi is None else hi - lo
     fop = op.opview
     lops, uops = list(fop.lowerBoundOperands), list(fop.upperBoundOperands)
     if len(lops) != len(uops) or any(not (a == b) for a, b in zip(lops, uops)) or lbm.n_dims != ubm.n_dims:
         return None
     diff = ir.AffineAddExpr.get(ub, ir.AffineMulExpr.get(lb, ir.AffineConstantExpr.get(-1)))
-    d = _const(ir.AffineExpr.simplify_affine_expr(diff, lbm.n_dims, lbm.n_symbols))
-    return None if d is None else max(0, -(-d // step))
+    return _const(ir.AffineExpr.simplify_affine_expr(diff, lbm.n_dims, lbm.n_symbols))
+
+
+def trip_count(op) -> int | None:
+    """Iterations of an ``affine.for``, when they do not depend on run-time values (see ``span``)."""
+    d = span(op)
+    return None if d is None else max(0, -(-d // ir.IntegerAttr(op.attributes["step"]).value))
