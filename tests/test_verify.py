@@ -162,3 +162,10 @@ def test_rtl_row_is_fixed_point_bit_identical_to_csim(monkeypatch):
     monkeypatch.setattr(V._FixedPoint, "__init__", off_by_one_lsb)
     row = verify(model, X, None, backends=["rtl"])[1]
     assert row.status == "mismatch" and "2 of 2 jets differ from csim" in row.message
+
+    # A simulation over its wall-clock budget (the demo sets one) is a skipped row naming the budget,
+    # never a pass: nothing was compared.
+    monkeypatch.setattr(V._FixedPoint, "__init__", real)
+    monkeypatch.setattr(V, "RTL_SECONDS", 1e-6)
+    row = verify(model, X, None, backends=["rtl"])[1]
+    assert row.status == "skipped" and "1e-06 s budget" in row.message and "nothing was compared" in row.message

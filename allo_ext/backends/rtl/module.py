@@ -100,6 +100,7 @@ class RTLModule:
         self.schedule = schedule
         self.simulator = simulator
         self.max_cycles = int(max_cycles)
+        self.sim_timeout: float | None = None  # seconds one call's simulation may take (None: no limit)
         self.cache_dir = cache_dir
         self.testbench = tbgen.generate(self.top, self.ports, top_ports(sv, self.top))
         self._sim: Simulator | None = None
@@ -135,7 +136,7 @@ class RTLModule:
                 d = Path(d)
                 self._write_inputs(d, plan, args, outs, n)
                 t0 = time.perf_counter()
-                cycles = sim.run(d, n, self.max_cycles)
+                cycles = sim.run(d, n, self.max_cycles, timeout=self.sim_timeout)
                 self.sim_seconds = time.perf_counter() - t0
                 self._read_outputs(d, outs, n)
             self.cycles_per_item = cycles
