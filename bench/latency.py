@@ -1,23 +1,24 @@
-"""Benchmark: the latency route (target="rtl", schedule="latency": kernels traced into a da4ml pipeline).
+"""Benchmark: the latency schedule on RTL (target="rtl", schedule="latency": a da4ml static pipeline)
+and its estimate (``allo_ext.frontend.estimate(..., schedule="latency")``, an independent model).
 
-Per model or JetFormer.tiny block, at ap_fixed<16,6> (and with an ap_fixed<32,12> accumulator, where
-constant products become one distributed-arithmetic matrix product) and per stage delay budget:
+1. Kernels (``allo_ext.models.latency_cases``; the same models tests/test_latency_estimate.py holds to
+   the bounds), at ap_fixed<16,6> with a 16-bit and a 32-bit accumulator: estimated cycles against
+   the cycles measured in the Icarus simulation, estimated LUT/FF/DSP against Yosys ``synth_xilinx``
+   (UltraScale+) on the route's Verilog, and da4ml's own LUT estimate beside both.
+2. Blocks: JetFormer.tiny's FFN and attention (C=8), one whole block and the whole model: the
+   route's pipeline (cycles = its register count, which the simulation measures exactly on every
+   kernel; ``--block-sim`` simulates the block too, ~12 minutes), da4ml's LUT and the DSPs its
+   Verilog instantiates, beside the estimate. ``--block-yosys`` adds Yosys on the block (hours here).
+3. Pareto of latency against DSP over reuse factors for the whole JetFormer.tiny: da4ml does not
+   time-share a multiplier, so the reuse factor goes through the estimate of the latency schedule
+   only (R = 1 is also the route's own point); stage delay budgets 3/5/10 are the route's real knob.
+4. Reference: hls4ml's particle MLP at ap_fixed<16,6> (hls4ml 1.3.0, C simulation time beside our
+   csim of the same model). hls4ml reports no latency without Vitis HLS (not installed here); ours
+   comes from the RTL simulation of the latency route.
 
-- cycles: pipeline registers from input ports to output ports (II = 1); for the rows simulated in
-  Icarus, measured there (first clock with a defined output) and checked bit for bit against
-  target="llvm" (itself bit-exact with csim) on random inputs;
-- LUT and FF: da4ml's estimate (multipliers counted as LUTs, and without them); DSP: the DSP48E2
-  slices of the activation-activation products (QK^T, AV, the softmax's table products);
-- trace and pipeline times.
+    python -m bench.latency [--quick] [--trained] [--block-sim] [--block-yosys]
 
-With ``--trained``: JetFormer.tiny trained on generated jets (as bench/fixed.py does), argmax
-agreement with float torch on the held-out jets through the latency route's bit-exact model of the
-Verilog (``design.predict``; identical to the Icarus simulation wherever both ran).
-
-    python -m bench.latency [--quick] [--trained]
-
-Writes bench/results/latency.{json,md,png} (``--quick``: latency-quick.*). Targets (issue 9):
-<= 100 cycles at 200 MHz for the whole model, <= 6,840 DSP and <= 1,182,240 LUT (a VU9P).
+Writes bench/results/latency.{json,md,png} and latency-pareto.png (``--quick``: latency-quick.*).
 """
 from __future__ import annotations
 
@@ -28,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from .common import bar_chart, machine_info, machine_line, markdown_table, write_results
 
@@ -36,54 +36,131 @@ P16 = "ap_fixed<16,6>"
 ACC = "ap_fixed<32,12>"
 PRECISIONS = {"acc16": P16, "acc32": {"default": P16, "accum": ACC}}
 VU9P = {"lut": 1_182_240, "dsp": 6_840}
+YOSYS_TIMEOUT = 900.0
+REUSE = (1, 2, 4, 8, 16, 32)
 
 
-def _bn(model, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for mod in model.modules():
-            if isinstance(mod, nn.modules.batchnorm._BatchNorm):
-                c = mod.num_features
-                mod.running_mean.copy_(torch.randn(c, generator=g) * 0.5)
-                mod.running_var.copy_(torch.rand(c, generator=g) * 2 + 0.05)
-    return model.eval()
+def _err(est, truth):
+    if truth in (None, 0):
+        return None if truth is None else (0.0 if est == 0 else None)
+    return round(100.0 * (est - truth) / truth, 1)
 
 
-def models(quick: bool):
+def kernel_row(name, model, shape, plabel) -> dict:
+    from allo_ext.backends.rtl.yosys import SynthesisError
+    from allo_ext.frontend import estimate, from_pytorch
+    from allo_ext.models.latency_cases import hard_inputs
+
+    prec = PRECISIONS[plabel]
+    x = hard_inputs(6, shape, seed=1)
+    t0 = time.perf_counter()
+    e = estimate(model, torch.from_numpy(x[:1]), precision=prec)
+    est_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    d = from_pytorch(model, torch.from_numpy(x), target="rtl", schedule="latency", precision=prec)
+    want = from_pytorch(model, torch.from_numpy(x), target="llvm", precision=prec)(x)
+    got = d(x)
+    sim_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    try:
+        y = dict(d.synthesize(timeout=YOSYS_TIMEOUT))
+    except SynthesisError as err:
+        y = {"error": str(err).splitlines()[0]}
+    yosys_s = time.perf_counter() - t0
+    row = {"kernel": name, "precision": plabel, "est": e.report(), "rtl_cycles": d.cycles,
+           "rtl_bit_exact_vs_llvm": bool(np.array_equal(got, want)), "da4ml": d.resources, "yosys": y,
+           "estimate_s": round(est_s, 3), "build_sim_s": round(sim_s, 1), "yosys_s": round(yosys_s, 1)}
+    row["err_pct"] = {"cycles": _err(e.cycles, d.cycles),
+                      **{k: _err(getattr(e, k), y.get(k)) for k in ("lut", "ff", "dsp")}}
+    return row
+
+
+def block_rows(quick: bool, block_sim: bool, block_yosys: bool) -> list[dict]:
+    from allo_ext.frontend import estimate, from_pytorch
     from allo_ext.models import JetFormer
-    from allo_ext.models.baselines import ParticleMLP
+    from allo_ext.models.latency_cases import hard_inputs, jetformer_block, randomise_norms
     from allo_ext.models.layers import FeedForward, SelfAttention
 
     torch.manual_seed(0)
-    out = [("linear-relu-linear 8-12-5", nn.Sequential(nn.Linear(8, 12), nn.ReLU(), nn.Linear(12, 5)).eval(), (8,),
-            True)]
-    out.append(("particle MLP 24-64-32-32-5", ParticleMLP().eval(), (8, 3), not quick))
-    out.append(("JetFormer.tiny FFN block", _bn(FeedForward(8, 16, "batch", "relu")), (9, 8), not quick))
-    out.append(("JetFormer.tiny attention block", SelfAttention(8, 2).eval(), (9, 8), False))
+    items = [("JetFormer.tiny FFN (C=8)", randomise_norms(FeedForward(8, 16, "batch", "relu")), (9, 8), True),
+             ("JetFormer.tiny attention (C=8, 2 heads)", SelfAttention(8, 2).eval(), (9, 8), False),
+             ("JetFormer.tiny block", jetformer_block(), (9, 8), block_sim)]
     if not quick:
-        out.append(("JetFormer.tiny (whole)", _bn(JetFormer.tiny()), (8, 3), False))
-    return out
-
-
-def measure(name, model, shape, simulate: bool, precision_label: str, delay: float, n_sim: int = 32) -> dict:
-    from allo_ext.frontend import from_pytorch
-
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(n_sim,) + shape).astype(np.float32)
-    prec = PRECISIONS[precision_label]
-    t0 = time.perf_counter()
-    d = from_pytorch(model, torch.from_numpy(x), target="rtl", schedule="latency", precision=prec, delay=delay)
-    build_s = time.perf_counter() - t0
-    want = from_pytorch(model, torch.from_numpy(x), target="llvm", precision=prec)(x)
-    row = {"model": name, "precision": precision_label, "delay": delay, **d.report(), "build_s": round(build_s, 2),
-           **{k: round(v, 2) for k, v in d.timings.items()},
-           "predict_bit_exact": bool(np.array_equal(d.predict(x), want)), "simulated": False}
-    if simulate:
+        items.append(("JetFormer.tiny (whole model)", randomise_norms(JetFormer.tiny(), 5), (8, 3), False))
+    rows = []
+    prec = PRECISIONS["acc32"]
+    for name, model, shape, simulate in items:
+        x = hard_inputs(2, shape, seed=1)
+        x[1] = np.clip(x[1], -4, 4)
+        e = estimate(model, torch.from_numpy(x[:1]), precision=prec)
         t0 = time.perf_counter()
-        got = d(x)
-        row.update(simulated=True, rtl_bit_exact=bool(np.array_equal(got, want)), rtl_items=n_sim,
-                   sim_s=round(time.perf_counter() - t0, 2), cycles=d.cycles)
-    return row
+        d = from_pytorch(model, torch.from_numpy(x[:1]), target="rtl", schedule="latency", precision=prec)
+        row = {"block": name, "precision": "acc32", "est": e.report(), "route_cycles": d.stages + 1,
+               "da4ml": d.resources, "build_s": round(time.perf_counter() - t0, 1), "simulated_cycles": None}
+        if simulate:
+            t0 = time.perf_counter()
+            d(x[:1])
+            row.update(simulated_cycles=d.cycles, sim_s=round(time.perf_counter() - t0, 1))
+        if block_yosys and name == "JetFormer.tiny block":
+            t0 = time.perf_counter()
+            row["yosys"] = dict(d.synthesize(timeout=6 * 3600))
+            row["yosys_s"] = round(time.perf_counter() - t0, 1)
+        row["err_pct"] = {"cycles": _err(e.cycles, row["simulated_cycles"] or row["route_cycles"]),
+                          "dsp": _err(e.dsp, d.resources["dsp"]), "lut_vs_da4ml": _err(e.lut, d.resources["lut"])}
+        print(f"{name}: estimate {e.cycles} cycles / {e.dsp} DSP / {e.lut} LUT; route {row['route_cycles']} cycles, "
+              f"{d.resources['dsp']} DSP, {d.resources['lut']} LUT (da4ml)", flush=True)
+        rows.append(row)
+    return rows
+
+
+def pareto(quick: bool) -> list[dict]:
+    """Whole JetFormer.tiny (acc32): reuse factors through the estimate; delay budgets through the route."""
+    from allo_ext.frontend import estimate, from_pytorch
+    from allo_ext.models import JetFormer
+    from allo_ext.models.latency_cases import randomise_norms
+
+    torch.manual_seed(0)
+    m = randomise_norms(JetFormer.tiny(), 5)
+    x = torch.randn(1, 8, 3)
+    prec = PRECISIONS["acc32"]
+    pts = []
+    for R in REUSE:
+        e = estimate(m, x, precision=prec, reuse_factor=R)
+        pts.append({"source": "estimate", "reuse_factor": R, "delay": 5.0, "cycles": e.cycles, "ii": e.ii,
+                    "dsp": e.dsp, "lut": e.lut, "ff": e.ff})
+    for delay in ((5.0,) if quick else (3.0, 5.0, 10.0)):
+        d = from_pytorch(m, x, target="rtl", schedule="latency", precision=prec, delay=delay)
+        e = estimate(m, x, precision=prec, delay=delay)
+        pts.append({"source": "route (da4ml)", "reuse_factor": 1, "delay": delay, "cycles": d.stages + 1, "ii": 1,
+                    "dsp": d.resources["dsp"], "lut": d.resources["lut"], "ff": d.resources["ff"],
+                    "estimate_cycles": e.cycles, "estimate_dsp": e.dsp})
+    return pts
+
+
+def reference(quick: bool) -> dict:
+    """hls4ml's particle MLP at ap_fixed<16,6>: its csim time beside ours, and our latency route on it."""
+    from allo_ext.frontend import estimate, from_pytorch
+
+    from .csim import hls4ml_run, ours, particle_mlp
+
+    m = particle_mlp()
+    x = np.random.default_rng(0).normal(size=(256 if quick else 2048, 8, 3)).astype(np.float32)
+    out = {"model": "particle MLP 24-64-32-32-5 (bench/csim.py), ap_fixed<16,6>", "jets": len(x)}
+    try:
+        h = hls4ml_run(m, x, 3)
+        out["hls4ml"] = {"build_s": round(h["build_s"], 2), "csim_s": h["predict_s"], "latency_cycles": None,
+                         "note": "no latency without Vitis HLS (csynth); not installed here"}
+    except Exception as err:  # hls4ml is optional at run time: say why the row is missing
+        out["hls4ml"] = {"error": f"{type(err).__name__}: {err}"[:300]}
+    o = ours(m, x, 3)
+    out["allo_ext_csim"] = {"build_s": round(o["build_s"], 2), "csim_s": o["predict_s"]}
+    d = from_pytorch(m, torch.from_numpy(x[:8]), target="rtl", schedule="latency", precision=P16)
+    d(x[:8])
+    e = estimate(m, torch.from_numpy(x[:1]), precision=P16)
+    out["allo_ext_latency_route"] = {"rtl_cycles": d.cycles, "ii": d.ii, "dsp": d.resources["dsp"],
+                                     "lut_da4ml": d.resources["lut"], "estimate_cycles": e.cycles,
+                                     "estimate_lut": e.lut, "estimate_dsp": e.dsp}
+    return out
 
 
 def trained_agreement(quick: bool, out: Path) -> list[dict]:
@@ -114,36 +191,82 @@ def trained_agreement(quick: bool, out: Path) -> list[dict]:
     return rows
 
 
-def run(quick: bool, trained: bool, out: Path) -> dict:
-    rows = []
-    delays = (5.0,) if quick else (3.0, 5.0, 10.0)
-    for name, model, shape, sim in models(quick):
-        for plabel in PRECISIONS:
-            for delay in delays:
-                if delay != 5.0 and "whole" in name:
-                    continue
-                r = measure(name, model, shape, sim and delay == 5.0, plabel, delay)
-                print(f"{name} {plabel} delay {delay}: {r['cycles']} cycles, {r['lut']} LUT, {r['dsp']} DSP", flush=True)
-                rows.append(r)
+def run(quick: bool, trained: bool, block_sim: bool, block_yosys: bool, out: Path) -> dict:
+    from allo_ext.models.latency_cases import kernel_cases
+
+    t_start = time.perf_counter()
+    kernels = []
+    cases = kernel_cases()
+    for name, (mk, shape) in cases.items():
+        for plabel in (("acc16",) if quick else tuple(PRECISIONS)):
+            r = kernel_row(name, mk(), shape, plabel)
+            print(f"{name} {plabel}: est {r['est']['cycles']} / RTL {r['rtl_cycles']} cycles; LUT est "
+                  f"{r['est']['lut']} / Yosys {r['yosys'].get('lut')} / da4ml {r['da4ml']['lut']} ({r['yosys_s']} s)",
+                  flush=True)
+            kernels.append(r)
+    blocks = block_rows(quick, block_sim, block_yosys)
+    pts = pareto(quick)
+    ref = reference(quick)
     agree = trained_agreement(quick, out) if trained else []
-    return {"machine": machine_info(), "rows": rows, "trained": agree, "vu9p": VU9P}
+    return {"machine": machine_info(), "kernels": kernels, "blocks": blocks, "pareto": pts, "reference": ref,
+            "trained": agree, "vu9p": VU9P, "bench_s": round(time.perf_counter() - t_start, 1)}
+
+
+def _fmt(v):
+    return "-" if v is None else (f"{v:+.0f}%" if isinstance(v, float) else str(v))
 
 
 def to_markdown(d: dict) -> str:
-    head = ["model", "precision", "delay/stage", "cycles", "latency @200 MHz (ns)", "II", "LUT (da4ml)",
-            "LUT w/o mult", "FF", "DSP", "fits VU9P", "bit-exact vs llvm", "build s"]
+    head = ["kernel", "acc", "cycles est", "cycles RTL", "err", "LUT est", "LUT Yosys", "err", "LUT da4ml",
+            "FF est", "FF Yosys", "err", "DSP est", "DSP Yosys", "err", "bit-exact", "Yosys s"]
     rows = []
-    for r in d["rows"]:
-        fits = "yes" if r["lut_without_multipliers"] <= VU9P["lut"] and r["dsp"] <= VU9P["dsp"] else "no"
-        exact = ("RTL (Icarus, %d items) and model" % r["rtl_items"]) if r.get("simulated") and r.get("rtl_bit_exact") \
-            else ("model" if r["predict_bit_exact"] else "NO")
-        rows.append([r["model"], r["precision"], r["delay"], r["cycles"], f"{r['cycles'] * 5:.0f}", r["ii"], r["lut"],
-                     r["lut_without_multipliers"], r["ff"], r["dsp"], fits, exact, r["build_s"]])
-    md = (f"# Latency route (da4ml static pipeline) at {P16}\n\n{machine_line(d['machine'])}\n\n"
-          "cycles: input register to output register, one item per clock (II = 1). LUT/FF: da4ml's estimate; "
-          "DSP: DSP48E2 slices of activation-activation products. `model`: da4ml's bit-exact software model "
-          "of the Verilog equals target='llvm' (= csim) on 32 random inputs; `RTL`: the Icarus simulation "
-          "too.\n\n" + markdown_table(head, rows, "llrrrrrrrrrlr"))
+    for r in d["kernels"]:
+        y, e, er = r["yosys"], r["est"], r["err_pct"]
+        rows.append([r["kernel"], r["precision"], e["cycles"], r["rtl_cycles"], _fmt(er["cycles"]), e["lut"],
+                     y.get("lut", y.get("error", "-")), _fmt(er["lut"]), r["da4ml"]["lut"], e["ff"], y.get("ff", "-"),
+                     _fmt(er["ff"]), e["dsp"], y.get("dsp", "-"), _fmt(er["dsp"]),
+                     "yes" if r["rtl_bit_exact_vs_llvm"] else "NO", r["yosys_s"]])
+    md = (f"# Latency schedule: estimate against the RTL route (da4ml static pipeline) at {P16}\n\n"
+          f"{machine_line(d['machine'])}; bench time {d['bench_s']} s\n\n"
+          "## Kernels\n\ncycles RTL: measured in the Icarus simulation of the route's Verilog (6 items, II = 1). "
+          "Yosys: `synth_xilinx -family xcup -nobram` on that Verilog. LUT da4ml: da4ml's own estimate, beside both "
+          "(never used as a truth). acc16: 16-bit accumulator (each product rounded into it); acc32: ap_fixed<32,12> "
+          "(constant products as one shared matrix product). bit-exact: the RTL outputs equal target='llvm' "
+          "(= csim). The estimate is computed without da4ml (tests/test_latency_estimate.py).\n\n"
+          + markdown_table(head, rows, "llrrrrrrrrrrrrrlr"))
+    bh = ["block (acc32)", "cycles est", "cycles route", "simulated", "DSP est", "DSP route", "LUT est", "LUT da4ml",
+          "FF est", "FF da4ml", "Yosys"]
+    brows = []
+    for r in d["blocks"]:
+        e = r["est"]
+        y = r.get("yosys")
+        brows.append([r["block"], e["cycles"], r["route_cycles"], r["simulated_cycles"] or "-", e["dsp"],
+                      r["da4ml"]["dsp"], e["lut"], r["da4ml"]["lut"], e["ff"], r["da4ml"]["ff"],
+                      f"{y['lut']} LUT / {y['ff']} FF / {y['dsp']} DSP" if y else "not run"])
+    md += ("\n## Blocks\n\ncycles route: the pipeline's register count (stages + 1), which the simulation measures "
+           "exactly on every kernel above; simulated: Icarus where run. DSP route: the DSP48E2 slices of the "
+           "multipliers its Verilog writes.\n\n" + markdown_table(bh, brows, "lrrrrrrrrrl"))
+    ph = ["source", "reuse factor", "delay/stage", "cycles", "II", "DSP", "LUT", "FF", "est. cycles", "est. DSP"]
+    prow = [[p["source"], p["reuse_factor"], p["delay"], p["cycles"], p["ii"], p["dsp"], p["lut"], p["ff"],
+             p.get("estimate_cycles", "-"), p.get("estimate_dsp", "-")] for p in d["pareto"]]
+    md += ("\n## Pareto: whole JetFormer.tiny (acc32), latency against DSP\n\nda4ml does not time-share a "
+           "multiplier, so reuse factors (hls4ml's name) exist only in the estimate of the latency schedule: DSPs "
+           "divide by R, II = R, each multiplier in series waits R - 1 more cycles. The route's own knob is the "
+           f"delay budget per stage. VU9P: {VU9P['dsp']} DSP, {VU9P['lut']} LUT.\n\n"
+           + markdown_table(ph, prow, "lrrrrrrrrr"))
+    ref = d["reference"]
+    h = ref.get("hls4ml", {})
+    ours_ = ref["allo_ext_csim"]
+    lat = ref["allo_ext_latency_route"]
+    md += (f"\n## Reference: {ref['model']}, {ref['jets']} jets\n\n"
+           + markdown_table(["", "build s", "C simulation s", "latency"],
+                            [["hls4ml 1.3.0", h.get("build_s", "-"), _num(h.get("csim_s")),
+                              "none without Vitis HLS" if "error" not in h else h["error"]],
+                             ["allo_ext csim", ours_["build_s"], _num(ours_["csim_s"]), "-"],
+                             ["allo_ext latency route (RTL)", "-", "-",
+                              f"{lat['rtl_cycles']} cycles (II {lat['ii']}), estimate {lat['estimate_cycles']}; "
+                              f"{lat['lut_da4ml']} LUT (da4ml), est. {lat['estimate_lut']}; {lat['dsp']} DSP"]],
+                            "lrrl"))
     if d["trained"]:
         md += ("\n## Trained JetFormer.tiny: argmax agreement with float torch (held-out generated jets)\n\n"
                + markdown_table(["precision", "jets", "agreement", "cycles", "LUT", "DSP"],
@@ -152,21 +275,61 @@ def to_markdown(d: dict) -> str:
     return md
 
 
+def _num(v):
+    return "-" if v is None else f"{v:.4f}"
+
+
+def pareto_plot(name: str, pts: list[dict]):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .common import RESULTS
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    est = [p for p in pts if p["source"] == "estimate"]
+    ax.plot([p["dsp"] for p in est], [p["cycles"] for p in est], "o-", label="estimate, reuse factor R")
+    for p in est:
+        ax.annotate(f"R={p['reuse_factor']}", (p["dsp"], p["cycles"]), textcoords="offset points", xytext=(4, 4))
+    route = [p for p in pts if p["source"] != "estimate"]
+    ax.plot([p["dsp"] for p in route], [p["cycles"] for p in route], "s", label="route (da4ml), delay/stage")
+    for p in route:
+        ax.annotate(f"d={p['delay']:g}", (p["dsp"], p["cycles"]), textcoords="offset points", xytext=(4, -12))
+    ax.axvline(VU9P["dsp"], color="grey", ls="--", lw=1, label="VU9P DSPs")
+    ax.set_xscale("log")
+    ax.set_xlabel("DSP48E2")
+    ax.set_ylabel("cycles at 200 MHz")
+    ax.set_title("JetFormer.tiny (ap_fixed<16,6>, acc32): latency against DSP")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(RESULTS / f"{name}-pareto.png", dpi=120)
+    plt.close(fig)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--trained", action="store_true")
+    ap.add_argument("--block-sim", action="store_true", help="simulate the JetFormer.tiny block in Icarus (~12 min)")
+    ap.add_argument("--block-yosys", action="store_true", help="Yosys on the JetFormer.tiny block (hours)")
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args(argv)
     out = a.out or Path(tempfile.mkdtemp(prefix="bench-latency-"))
-    d = run(a.quick, a.trained, out)
+    d = run(a.quick, a.trained, a.block_sim, a.block_yosys, out)
     name = "latency-quick" if a.quick else "latency"
     write_results(name, d, to_markdown(d))
-    five = [r for r in d["rows"] if r["delay"] == 5.0 and r["precision"] == "acc32"]
-    bar_chart(name, "Latency route at ap_fixed<16,6> (acc32, delay 5): cycles and resources",
-              [r["model"] for r in five],
-              {"cycles": [r["cycles"] for r in five], "kLUT": [r["lut_without_multipliers"] / 1e3 for r in five],
-               "DSP/10": [r["dsp"] / 10 for r in five]}, "count", log=True)
+    ks = [r for r in d["kernels"] if r["precision"] == "acc16"]
+    bar_chart(name, "Latency schedule at ap_fixed<16,6> (acc16): estimate against RTL and Yosys",
+              [r["kernel"] for r in ks],
+              {"cycles est": [r["est"]["cycles"] for r in ks], "cycles RTL": [r["rtl_cycles"] for r in ks],
+               "kLUT est": [r["est"]["lut"] / 1e3 for r in ks],
+               "kLUT Yosys": [r["yosys"].get("lut", 0) / 1e3 for r in ks],
+               "kLUT da4ml": [r["da4ml"]["lut"] / 1e3 for r in ks],
+               "DSP est": [r["est"]["dsp"] for r in ks], "DSP Yosys": [r["yosys"].get("dsp", 0) for r in ks]},
+              "count", log=True)
+    pareto_plot(name, d["pareto"])
     print(to_markdown(d))
 
 

@@ -12,6 +12,8 @@ from torch import nn
 from allo_ext.backends.latency import LatencyDesign, StaticLoweringError
 from allo_ext.frontend import from_pytorch
 from allo_ext.lang.errors import AlloError, CallError
+from allo_ext.models.latency_cases import hard_inputs
+from allo_ext.models.latency_cases import randomise_norms as _randomise_norms
 
 pytestmark = pytest.mark.rtl
 
@@ -25,17 +27,6 @@ def chain(seed=0, scale=1.0):
     with torch.no_grad():
         m[0].weight.mul_(scale)
     return m
-
-
-def hard_inputs(n, shape, seed=0):
-    """Gaussian rows, rows near the 16-bit range (wrap), rows of values below the last bit, zeros."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n,) + shape).astype(np.float32) * 2
-    x[0] = 0
-    x[1] = 20.0 * np.sign(rng.normal(size=shape))  # overflows ap_fixed<16,6> after one layer: WRAP shows
-    x[2] = rng.uniform(-2e-3, 2e-3, size=shape)  # around the last bit (2**-10): TRN vs RND shows
-    x[3] = -31.9
-    return x
 
 
 def llvm(model, x, precision):
@@ -144,20 +135,6 @@ def test_refusals_name_the_kernel_and_node():
 
 
 # ---------------------------------------------------------------------------- JetFormer pieces
-def _randomise_norms(model, seed=0):
-    """BatchNorm with non-trivial statistics (an identity norm would hide a wrong fold or scale)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for mod in model.modules():
-            if isinstance(mod, nn.modules.batchnorm._BatchNorm):
-                c = mod.num_features
-                mod.running_mean.copy_(torch.randn(c, generator=g) * 0.5)
-                mod.running_var.copy_(torch.rand(c, generator=g) * 2 + 0.05)
-                mod.weight.copy_(1 + 0.3 * torch.randn(c, generator=g))
-                mod.bias.copy_(0.2 * torch.randn(c, generator=g))
-    return model.eval()
-
-
 def _tokens(n=12, seed=3, shape=(5, 4)):
     """Small token tensors: an Icarus build of the unrolled block stays within seconds."""
     x = hard_inputs(n, shape, seed=seed)

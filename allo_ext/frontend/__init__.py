@@ -1,7 +1,7 @@
 """The PyTorch frontend: ``torch.export`` graph -> library kernel calls -> one MLIR module."""
-from .compile import CompiledModel, export, from_pytorch, trace
+from .compile import CompiledModel, estimate, export, from_pytorch, trace
 from .errors import BatchMixingError, UnsupportedOpError
 from .importer import LOWERINGS, LoweringContext, register_lowering
 
-__all__ = ["from_pytorch", "trace", "export", "CompiledModel", "UnsupportedOpError", "BatchMixingError", "register_lowering",
+__all__ = ["from_pytorch", "trace", "export", "estimate", "CompiledModel", "UnsupportedOpError", "BatchMixingError", "register_lowering",
            "LoweringContext", "LOWERINGS"]

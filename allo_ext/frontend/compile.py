@@ -255,6 +255,28 @@ def from_pytorch(model: torch.nn.Module, example_inputs, target: str = "llvm", s
                          importer.in_dtypes, importer.out_dtypes, builder=builder)
 
 
+def estimate(model: torch.nn.Module, example_inputs, schedule: str = "latency", precision=None, target: str = "rtl",
+             **options):
+    """The compiler's static estimate of ``model`` for one jet, without building or simulating anything.
+
+    ``target="rtl", schedule="latency"``: the statically scheduled fixed-point pipeline
+    (``backends.latency.estimate``; options ``delay``, ``dsp_delay``, ``clock_ns``): a ``StaticEstimate``
+    with cycles, stages, LUT, FF and DSP, modelled from the kernels' own operations (no da4ml, no RTL).
+    Any other target or schedule: the HLS C++ build's estimate (``passes.estimate``, an ``Estimate``).
+    """
+    examples = [torch.as_tensor(e) for e in _as_tuple(example_inputs)]
+    if target == "rtl" and schedule == "latency":
+        from ..backends.latency.estimate import estimate_graph
+
+        return estimate_graph(export(model, tuple(_batch_of(e, 1) for e in examples), _stacklevel=2), precision,
+                              **options)
+    from ..passes.estimate import estimate as estimate_schedule
+
+    s, _importer, _module, _times = _compile(model, examples, 1, "vhls", schedule, precision, {}, check_batch=True,
+                                             stacklevel=3)
+    return estimate_schedule(s, **options)
+
+
 def _compile(model, examples, size: int, target: str, schedule: str, precision, build_options,
              check_batch: bool, stacklevel: int):
     """Export ``model`` at ``size`` jets, import, schedule and build it:

@@ -118,6 +118,13 @@ class LatencyDesign:
         (d / MARKER).write_text("written by allo_ext (target='rtl', schedule='latency')\n")
         return d
 
+    def synthesize(self, cache_dir=None, timeout: float = 3600):
+        """Yosys ``synth_xilinx`` (UltraScale+) of the Verilog: ``{"lut", "ff", "dsp", ...}`` (``synth.py``)."""
+        from .synth import synthesize_sources
+
+        src, mem = self._sources()
+        return synthesize_sources(src, mem, self.name, cache_dir=cache_dir or self.cache_dir, timeout=timeout)
+
     # ------------------------------------------------------------------ data
     def _check(self, xs):
         if len(xs) != len(self.in_shapes):

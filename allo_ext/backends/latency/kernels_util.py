@@ -49,6 +49,8 @@ def act_mul(a, b):
         return const_mul(b, a)
     if isinstance(b, float):
         return const_mul(a, b)
+    if hasattr(a, "model_mul"):  # the estimate's signal model (estimate.Sig), not a da4ml value
+        return a.model_mul(b)
     dsp = DSP_DELAY.get()
     if dsp is None or a.low == a.high or b.low == b.high:
         return a * b
@@ -87,11 +89,15 @@ def const_matmul(row, w: np.ndarray, solver=None) -> np.ndarray:
     constant-matrix solver: exact, and shared subexpressions across outputs. Its scalar ``x * c`` (a
     canonical-signed-digit expansion) is not used: in da4ml 0.6.0 it gives wrong bits for constants
     with 20 fraction bits (e.g. x * 2.78131008 into ap_fixed<16,6>: 18.78 for 2.78)."""
-    from da4ml.trace import FixedVariableArray
-
     row = np.asarray(row, dtype=object)
     if all(isinstance(v, float) for v in row):
         return np.array([float(v) for v in np.asarray(row, dtype=np.float64) @ w], dtype=object)
+    from .estimate import cmvm, is_model
+
+    if is_model(row):  # the estimate's own model of a constant-matrix product (no da4ml)
+        return cmvm(row, w)
+    from da4ml.trace import FixedVariableArray
+
     arr = FixedVariableArray(row.copy(), solver_options=solver or {})
     out = None
     for part in f32_parts(w):

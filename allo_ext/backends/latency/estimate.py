@@ -1,0 +1,468 @@
+"""The estimate of the latency schedule: an analytical model of the statically scheduled fixed-point
+pipeline, computed without da4ml and without any RTL.
+
+``estimate_latency(model, x, precision=...)`` walks the model with the same frontend, lowerings and
+kernel bodies as the latency route (``trace.TraceContext`` and ``kernels.py``: which adds, products,
+quantisations and table reads the hardware has), but every value is a ``Sig``, this module's own
+model of a hardware signal: its value interval and step (hence its width in bits), the time it is
+ready (in adder levels) and what made it. Nothing here calls da4ml or reads a simulation.
+
+Hardware model (every constant is a module-level name, pinned in tests/test_latency_estimate.py)
+-----------------------------------------------------------------------------------------------
+Time is counted in adder levels: one carry-chain adder (or comparator) of the widths here is one
+level, ``ADD_LEVELS`` = 1. On UltraScale+ a LUT plus a CARRY8 stage and local routing is about
+1 ns and the chain adds about 0.015 ns per bit, so up to ~40 bits the carry term stays inside the
+level (``CARRY_NS_PER_BIT`` x width < ``LEVEL_NS`` - ``ADDER_BASE_NS``): widths do not change the count
+at 200 MHz. A stage holds ``delay`` levels (5 at 200 MHz, the route's default budget).
+
+- Constant products (weights, the folded BatchNorm scale) are shift-and-add: each constant is written
+  in canonical signed digits (CSD); a digit is a shifted copy of the input (wiring), and the digits
+  of one output column (all its inputs' digits, for a matrix product) are summed as a balanced tree
+  whose pairs are taken by arrival time (the two earliest first). Each adder costs LUTs equal to
+  its result width minus the low bits only one operand has (they pass through). Products of one
+  input shared across output columns share their partial sums (``CMVM_SHARING``: the fraction of a
+  matrix product's adder LUTs that is left after common subexpressions are shared).
+- Adding a constant (a bias, a BatchNorm offset, a rounding half) costs ``CONST_ADD_LEVELS`` = 0
+  levels (the constant is folded into the LUTs of an adder's chain) and its width in LUTs.
+- Activation-activation products (QK^T, AV, the softmax's table products) are DSP48E2 multipliers:
+  ``ceil(wide / DSP_A) * ceil(narrow / DSP_B)`` slices, ``dsp_delay`` levels (default 3).
+- max/min (the softmax's row maximum, saturation) are a comparator (an adder, 1 level) and a mux
+  (``MUX_LUT_PER_BIT`` LUTs per bit); relu is an AND with the inverted sign, a LUT per bit but the sign.
+- Truncation and wrap-around are wiring (no LUT, no level); round-to-nearest adds a constant half.
+- A lookup table of a b-bit index and o-bit entries is a distributed ROM: a LUT6 decodes 6 address
+  bits, each further bit doubles it behind a mux (``ROM_LUT_BITS`` = 6): ``o * 2**(b - 6)`` LUT6 of raw
+  table, of which logic minimisation keeps ``ROM_LOGIC`` (the tables here are smooth functions: exp,
+  1/x, log; measured 0.55-0.62 with Yosys/ABC on the softmax kernels), and ``max(b - 6, 1)`` levels.
+- Stage packing: an operation that would cross a stage boundary starts at the next boundary
+  (no operation is cut by a register); a value ready at ``t`` levels is in stage ``ceil(t / delay) - 1``.
+  The pipeline has ``S`` stages, one more than the stage of the last output; the latency is ``S + 1``
+  cycles (the input register, then one register per stage).
+- Registers: the input bits, then at every stage boundary every value produced before it and used
+  after it (its width, once per boundary it crosses), then the output bits.
+
+The model is an estimate: the route's matrix-product solver shares partial sums its own way, and
+synthesis (Yosys, Vivado) optimises the logic further. tests/test_latency_estimate.py holds it to
+15% of the simulated cycles and 30% of Yosys' LUT/FF/DSP on each kernel it validates.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+ADD_LEVELS = 1.0
+CONST_ADD_LEVELS = 0.0
+LEVEL_NS = 1.0
+ADDER_BASE_NS = 0.4
+CARRY_NS_PER_BIT = 0.015
+CMVM_SHARING = 0.6
+CMVM_SHARED_DEPTH_FROM = 4  # inputs of one matrix product beyond which sharing deepens its adder graph
+MUX_LUT_PER_BIT = 1.0
+ROM_LUT_BITS = 6
+ROM_LOGIC = 0.6  # the LUT6s a smooth table (exp, 1/x, log) needs after logic minimisation, per raw LUT6
+DSP_A, DSP_B = 27, 18
+DEFAULT_DSP_DELAY = 3.0
+
+
+def bits(lo: float, hi: float, step: float) -> int:
+    """Two's complement width of every multiple of ``step`` in [lo, hi] (signed when lo < 0)."""
+    if lo == hi == 0:
+        return 0
+    a, b = round(lo / step), round(hi / step)
+    if a >= 0:
+        return max(1, math.ceil(math.log2(b + 1)))
+    return max(math.ceil(math.log2(-a)), math.ceil(math.log2(b + 1)) if b > 0 else 0) + 1
+
+
+def csd(c: float) -> list[float]:
+    """``c`` as canonical signed digits: a list of +-2**e, the fewest nonzero digits."""
+    if c == 0:
+        return []
+    f = 0
+    while c * 2 ** f != math.floor(c * 2 ** f) and f < 80:
+        f += 1
+    n = int(round(c * 2 ** f))
+    out, e = [], 0
+    while n:
+        if n & 1:
+            d = 2 - (n & 3)  # +1 if n = 1 (mod 4), -1 if n = 3 (mod 4)
+            out.append(d * 2.0 ** (e - f))
+            n -= d
+        n >>= 1
+        e += 1
+    return out
+
+
+@dataclass
+class Ledger:
+    """What one estimate has counted so far."""
+
+    delay: float
+    dsp_delay: float | None
+    lut: float = 0.0
+    lut_cmvm: float = 0.0
+    lut_rom: float = 0.0
+    mul_operand_bits: int = 0
+    dsp: int = 0
+    adders: int = 0
+    tables: int = 0
+    nodes: list = field(default_factory=list)
+
+    def pack(self, base: float, d: float) -> float:
+        """Ready time of an operation of ``d`` levels whose operands are ready at ``base``."""
+        end = base + d
+        c = self.delay
+        if d > 0 and c > 0 and math.ceil(end / c) > math.ceil(base / c):
+            end = math.ceil(base / c) * c + d
+        return end
+
+    def stage(self, t: float) -> int:
+        """A value ready at ``t`` levels is in stage ``ceil(t / delay) - 1``: one ready exactly at a stage's
+        end still belongs to that stage (the register takes it at the clock edge)."""
+        return max(math.ceil(t / self.delay) - 1, 0) if self.delay > 0 else 0
+
+
+class Sig:
+    """A signal: the values it can hold (``low``..``high`` in steps of ``step``), its ready time ``latency``
+    (adder levels from the input register) and its operands."""
+
+    def __init__(self, L: Ledger, low, high, step, latency, src=()):
+        self.L, self.low, self.high, self.step = L, float(low), float(high), float(step)
+        self.latency, self.src = float(latency), tuple(s for s in src if isinstance(s, Sig))
+        self.width = bits(self.low, self.high, self.step)
+        self.muls = max((p.muls for p in self.src), default=0)  # multipliers on the longest path here
+        L.nodes.append(self)
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def kif(self):
+        k = int(self.low < 0)
+        f = round(-math.log2(self.step))
+        return k, self.width - k - f, f
+
+    def _new(self, low, high, step, latency, src):
+        if low == high:
+            return float(low)
+        return Sig(self.L, low, high, step, latency, src)
+
+    def scaled(self, c: float):
+        """times a power of two (wiring) or -1 (folded into the consumer as a subtraction)."""
+        lo, hi = sorted((self.low * c, self.high * c))
+        return Sig(self.L, lo, hi, self.step * abs(c), self.latency, (self,))
+
+    # ------------------------------------------------------------------ adders
+    def _add(self, other, sign: float):
+        L = self.L
+        if isinstance(other, (int, float, np.floating, np.integer)):
+            c = float(other) * sign
+            if c == 0:
+                return self
+            cstep = 2.0 ** -_frac(c)
+            step = min(self.step, cstep)
+            L.lut += bits(self.low + c, self.high + c, step) - max(0, round(math.log2(cstep / self.step)))
+            return self._new(self.low + c, self.high + c, step, L.pack(self.latency, CONST_ADD_LEVELS), (self,))
+        o = other
+        lo = self.low + (o.low if sign > 0 else -o.high)
+        hi = self.high + (o.high if sign > 0 else -o.low)
+        step = min(self.step, o.step)
+        w = bits(lo, hi, step)
+        L.lut += max(w - abs(round(math.log2(self.step / o.step))), 1)
+        L.adders += 1
+        return self._new(lo, hi, step, L.pack(max(self.latency, o.latency), ADD_LEVELS), (self, o))
+
+    def __add__(self, o):
+        return self._add(o, 1.0)
+
+    def __radd__(self, o):
+        return self._add(o, 1.0)
+
+    def __sub__(self, o):
+        return self._add(o, -1.0)
+
+    def __rsub__(self, o):
+        return (-self)._add(o, 1.0)
+
+    def __neg__(self):
+        return self.scaled(-1.0)
+
+    def __mul__(self, c):
+        if isinstance(c, Sig):
+            return self.model_mul(c)
+        c = float(c)
+        if c == 0:
+            return 0.0
+        m, _ = math.frexp(abs(c))
+        if m == 0.5:  # a power of two
+            return self.scaled(c)
+        return cmvm(np.array([self], dtype=object), np.array([[c]]))[0]
+
+    __rmul__ = __mul__
+
+    def model_mul(self, o: "Sig"):
+        """An activation-activation product: a DSP48E2 multiplier."""
+        L = self.L
+        ends = [self.low * o.low, self.low * o.high, self.high * o.low, self.high * o.high]
+        a, b = sorted((self.width, o.width), reverse=True)
+        L.dsp += math.ceil(a / DSP_A) * math.ceil(b / DSP_B)
+        L.mul_operand_bits += a + b
+        d = L.dsp_delay if L.dsp_delay is not None else float(b)  # a LUT array: one level per bit
+        r = self._new(min(ends), max(ends), self.step * o.step, L.pack(max(self.latency, o.latency), d), (self, o))
+        if isinstance(r, Sig):
+            r.muls += 1
+        return r
+
+    # ------------------------------------------------------------------ compare and select
+    def _cmp_mux(self, other, lo, hi):
+        L = self.L
+        w = bits(lo, hi, min(self.step, other.step if isinstance(other, Sig) else self.step))
+        L.lut += self.width + MUX_LUT_PER_BIT * w  # the comparator's chain, then the mux
+        L.adders += 1
+        t = max(self.latency, other.latency if isinstance(other, Sig) else 0.0)
+        return self._new(lo, hi, min(self.step, other.step) if isinstance(other, Sig) else self.step,
+                         L.pack(t, ADD_LEVELS), (self, other))
+
+    def max_of(self, o):
+        olo, ohi = (o.low, o.high) if isinstance(o, Sig) else (float(o), float(o))
+        if self.low >= ohi:
+            return self
+        if self.high <= olo:
+            return o
+        if olo == ohi == 0:
+            return self.relu()
+        return self._cmp_mux(o, max(self.low, olo), max(self.high, ohi))
+
+    def min_of(self, o):
+        olo, ohi = (o.low, o.high) if isinstance(o, Sig) else (float(o), float(o))
+        if self.high <= olo:
+            return self
+        if self.low >= ohi:
+            return o
+        return self._cmp_mux(o, min(self.low, olo), min(self.high, ohi))
+
+    def relu(self):
+        if self.low >= 0:
+            return self
+        if self.high <= 0:
+            return 0.0
+        self.L.lut += self.width - 1  # an AND with the inverted sign per bit; the sign bit becomes 0
+        return self._new(0.0, self.high, self.step, self.latency, (self,))
+
+    # ------------------------------------------------------------------ quantisation
+    def quantize(self, k, i, f, overflow_mode="WRAP", round_mode="TRN"):
+        k, i, f = int(k), int(i), int(f)
+        if k + i + f <= 0:
+            return 0.0
+        step = 2.0 ** -f
+        v = self
+        if step > v.step and round_mode == "RND":
+            v = v + step / 2
+            if not isinstance(v, Sig):
+                return _const_q(v, k, i, f, overflow_mode)
+        lo_t, hi_t = -k * 2.0 ** i, 2.0 ** i - step
+        if overflow_mode in ("SAT", "SAT_SYM"):
+            if overflow_mode == "SAT_SYM":
+                lo_t = -hi_t * k
+            if v.low < lo_t:
+                v = v.max_of(lo_t)
+            if isinstance(v, Sig) and v.high > hi_t:
+                v = v.min_of(hi_t)
+            if not isinstance(v, Sig):
+                return _const_q(v, k, i, f, "WRAP")
+        step = max(step, v.step)
+        lo, hi = math.floor(v.low / step) * step, math.floor(v.high / step) * step
+        if lo < lo_t or hi > hi_t:
+            lo, hi = lo_t, hi_t  # wraps: any value of the type
+        if (lo, hi, step) == (v.low, v.high, v.step):
+            return v
+        return v._new(lo, hi, step, v.latency, (v,))
+
+    # ------------------------------------------------------------------ tables
+    def lookup(self, table):
+        L = self.L
+        vals = np.asarray(table, dtype=np.float64)
+        b_in = self.width
+        step = min((2.0 ** -_frac(float(x)) for x in vals), default=1.0)
+        b_out = bits(float(vals.min()), float(vals.max()), step)
+        rom = ROM_LOGIC * b_out * 2 ** max(b_in - ROM_LUT_BITS, 0)
+        L.lut += rom
+        L.lut_rom += rom
+        L.tables += 1
+        return self._new(float(vals.min()), float(vals.max()), step,
+                         L.pack(self.latency, max(b_in - ROM_LUT_BITS, 1)), (self,))
+
+
+def _frac(c: float) -> int:
+    f = 0
+    while c * 2 ** f != math.floor(c * 2 ** f) and f < 80:
+        f += 1
+    return f
+
+
+def _const_q(c: float, k, i, f, overflow_mode):
+    from ...lang import fixed as fx
+    from ...lang.types import Fixed, UFixed
+
+    t = (Fixed if k else UFixed)(k + i + f, f, o=overflow_mode)
+    return float(fx.dequantize(fx.quantize(np.float64(c), t), t))
+
+
+def is_model(values) -> bool:
+    return any(isinstance(v, Sig) for v in np.asarray(values, dtype=object).ravel())
+
+
+def _tree(terms: list):
+    """Sum of ``terms`` as adders paired by arrival time (the two earliest first)."""
+    consts = sum(float(t) for t in terms if not isinstance(t, Sig))
+    sigs = sorted((t for t in terms if isinstance(t, Sig)), key=lambda s: s.latency)
+    if not sigs:
+        return consts
+    while len(sigs) > 1:
+        a, b = sigs.pop(0), sigs.pop(0)
+        s = a + b
+        if not isinstance(s, Sig):
+            consts += s
+            continue
+        # keep the list ordered by ready time
+        pos = next((n for n, x in enumerate(sigs) if x.latency > s.latency), len(sigs))
+        sigs.insert(pos, s)
+    return sigs[0] + consts if consts != 0 else sigs[0]
+
+
+def shared_depth(k: int) -> int:
+    """Adder levels that sharing partial sums across ``k`` inputs adds to a matrix product's tree: a sum
+    shared by several columns is built first and joins each column's tree later, about one level per
+    doubling of the inputs past ``CMVM_SHARED_DEPTH_FROM`` (fitted on linears of 3 to 32 inputs)."""
+    if k <= CMVM_SHARED_DEPTH_FROM:
+        return 0
+    return math.ceil(math.log2(k / CMVM_SHARED_DEPTH_FROM))
+
+
+def cmvm(row, w: np.ndarray) -> np.ndarray:
+    """``row @ w`` with constant ``w``: per output column the CSD digits of all its inputs, summed as a
+    tree; the adders' LUTs are scaled by ``CMVM_SHARING`` (partial sums shared across columns)."""
+    row = np.asarray(row, dtype=object)
+    w = np.asarray(w, dtype=np.float64)
+    L = next(v.L for v in row if isinstance(v, Sig))
+    lut0 = L.lut
+    out = np.empty(w.shape[1], dtype=object)
+    extra = shared_depth(sum(isinstance(x, Sig) for x in row))
+    if extra:  # one level of pairs shared by several columns comes first: the columns' trees start after it
+        row = np.array([Sig(L, x.low, x.high, x.step, L.pack(x.latency, 1), (x,)) if isinstance(x, Sig) else x
+                        for x in row], dtype=object)
+    for n in range(w.shape[1]):
+        terms = []
+        for k, x in enumerate(row):
+            c = float(w[k, n])
+            if c == 0:
+                continue
+            if not isinstance(x, Sig):
+                terms.append(float(x) * c)
+                continue
+            terms.extend(x.scaled(d) for d in csd(c))
+        out[n] = _tree(terms) if terms else 0.0
+    if extra > 1:  # and a column's last adders wait for the deeper sums it shares
+        for n, v in enumerate(out):
+            if isinstance(v, Sig):
+                out[n] = Sig(L, v.low, v.high, v.step, L.pack(v.latency, extra - 1), (v,))
+    spent = L.lut - lut0
+    if w.shape[1] > 1 or w.shape[0] > 1:
+        L.lut = lut0 + spent * CMVM_SHARING
+        L.lut_cmvm += spent * CMVM_SHARING
+    return out
+
+
+# ---------------------------------------------------------------------------------------- the report
+@dataclass
+class StaticEstimate:
+    cycles: int
+    stages: int
+    ii: int
+    lut: int
+    ff: int
+    dsp: int
+    adders: int
+    tables: int
+    delay: float
+    clock_ns: float
+    depth: float = 0.0  # adder levels from the input register to the last output, stages packed
+    reuse_factor: int = 1
+    multiplier_chain: int = 0  # multipliers in series on the longest path (each waits R cycles when shared)
+
+    @property
+    def latency_ns(self) -> float:
+        return self.cycles * self.clock_ns
+
+    def report(self) -> dict:
+        return {"cycles": self.cycles, "stages": self.stages, "ii": self.ii, "lut": self.lut, "ff": self.ff,
+                "dsp": self.dsp, "adders": self.adders, "tables": self.tables, "delay": self.delay,
+                "latency_ns": self.latency_ns, "reuse_factor": self.reuse_factor,
+                "multiplier_chain": self.multiplier_chain}
+
+
+def _registers(L: Ledger, inputs: list, outputs: list, stages: int) -> int:
+    last_use: dict[int, int] = {}
+    for s in L.nodes:
+        st = L.stage(s.latency)
+        for p in s.src:
+            last_use[id(p)] = max(last_use.get(id(p), 0), st)
+    for o in outputs:
+        last_use[id(o)] = stages - 1  # carried to the last stage, then into the output register
+    ff = sum(s.width for s in inputs)
+    for s in L.nodes:
+        u = last_use.get(id(s))
+        if u is None:
+            continue
+        ff += s.width * max(u - L.stage(s.latency), 0)
+    return ff + sum(o.width for o in outputs)
+
+
+def estimate_graph(ep, precision, delay: float = 5.0, dsp_delay: float | None = DEFAULT_DSP_DELAY,
+                   clock_ns: float = 5.0, reuse_factor: int = 1) -> StaticEstimate:
+    """The model of the route's pipeline for the exported program ``ep``; see the module doc.
+
+    ``reuse_factor`` R (hls4ml's name) is modelled here only, since the route (da4ml) does not time-share:
+    each DSP multiplier serves R products in turn, so DSPs are ``ceil(dsp / R)``, a new item enters
+    every R clocks (II = R), every multiplier in series on the longest path waits R - 1 more cycles, and
+    each shared multiplier's operands come through R:1 muxes (``MUX_LUT_PER_BIT`` per operand bit and
+    extra input). Constant products (distributed arithmetic, LUTs) stay fully parallel."""
+    from ...frontend.static_import import StaticGraphImporter
+    from ...lang.values import Buffer
+    from . import fixed as F
+    from .errors import StaticLoweringError
+    from .trace import TraceContext
+
+    if precision is None:
+        raise StaticLoweringError("estimate(schedule='latency') needs a fixed-point precision= (e.g. "
+                                  "'ap_fixed<16,6>'): the static pipeline is fixed point only")
+    if not (isinstance(reuse_factor, int) and reuse_factor >= 1):
+        raise StaticLoweringError(f"estimate(schedule='latency'): reuse_factor must be an integer >= 1, got "
+                                  f"{reuse_factor!r}")
+    if not (isinstance(delay, (int, float)) and delay > 0):
+        raise StaticLoweringError(f"estimate(schedule='latency'): delay must be a positive number of adder levels "
+                                  f"per stage, got {delay!r}")
+    L = Ledger(float(delay), dsp_delay)
+
+    class ModelContext(TraceContext):
+        def input(self, name, t):
+            F.check_type(t.dtype, f"input '{name}'")
+            k, i, f = F.kif(t.dtype)
+            lo, hi = -k * 2.0 ** i, 2.0 ** i - 2.0 ** -f
+            vals = np.empty(tuple(t.shape), dtype=object)
+            for idx in np.ndindex(vals.shape):
+                vals[idx] = Sig(L, lo, hi, 2.0 ** -f, 0.0)
+            return Buffer(vals, t, name)
+
+    graph = StaticGraphImporter(ep, lambda p: ModelContext(p, None), precision=precision).run()
+    ins = [v for b in graph.inputs for v in np.asarray(b.value, dtype=object).ravel() if isinstance(v, Sig)]
+    outs = [v for b in graph.outputs for v in np.asarray(b.value, dtype=object).ravel() if isinstance(v, Sig)]
+    t_end = max((o.latency for o in outs), default=0.0)
+    stages = L.stage(t_end) + 1
+    ff = _registers(L, ins, outs, stages)
+    R = reuse_factor
+    chain = max((o.muls for o in outs), default=0)
+    mux_lut = MUX_LUT_PER_BIT * L.mul_operand_bits * (R - 1) / R if L.dsp else 0.0
+    return StaticEstimate(cycles=stages + 1 + (R - 1) * chain, stages=stages, ii=R if L.dsp else 1,
+                          lut=int(round(L.lut + mux_lut)), ff=int(ff), dsp=int(math.ceil(L.dsp / R)),
+                          adders=L.adders, tables=L.tables, delay=float(delay), clock_ns=float(clock_ns),
+                          depth=t_end, reuse_factor=R, multiplier_chain=chain)
