@@ -132,7 +132,16 @@ class Sig:
         self.latency, self.src = float(latency), tuple(s for s in src if isinstance(s, Sig))
         self.width = bits(self.low, self.high, self.step)
         self.muls = max((p.muls for p in self.src), default=0)  # multipliers on the longest path here
+        self.op, self.pass_bits, self.shared, self.shift = "wire", 0, False, 0
         L.nodes.append(self)
+
+    @property
+    def lsb(self) -> int:
+        return round(math.log2(self.step))
+
+    @property
+    def msb(self) -> int:
+        return self.lsb + self.width
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -149,7 +158,9 @@ class Sig:
     def scaled(self, c: float):
         """times a power of two (wiring) or -1 (folded into the consumer as a subtraction)."""
         lo, hi = sorted((self.low * c, self.high * c))
-        return Sig(self.L, lo, hi, self.step * abs(c), self.latency, (self,))
+        r = Sig(self.L, lo, hi, self.step * abs(c), self.latency, (self,))
+        r.op, r.shift = "shift", round(math.log2(abs(c)))
+        return r
 
     # ------------------------------------------------------------------ adders
     def _add(self, other, sign: float):
@@ -160,16 +171,19 @@ class Sig:
                 return self
             cstep = 2.0 ** -_frac(c)
             step = min(self.step, cstep)
-            L.lut += bits(self.low + c, self.high + c, step) - max(0, round(math.log2(cstep / self.step)))
-            return self._new(self.low + c, self.high + c, step, L.pack(self.latency, CONST_ADD_LEVELS), (self,))
+            r = self._new(self.low + c, self.high + c, step, L.pack(self.latency, CONST_ADD_LEVELS), (self,))
+            if isinstance(r, Sig):  # bits below the constant's lowest digit pass through
+                r.op, r.pass_bits = "add", max(0, round(math.log2(cstep / step)))
+            return r
         o = other
         lo = self.low + (o.low if sign > 0 else -o.high)
         hi = self.high + (o.high if sign > 0 else -o.low)
         step = min(self.step, o.step)
-        w = bits(lo, hi, step)
-        L.lut += max(w - abs(round(math.log2(self.step / o.step))), 1)
         L.adders += 1
-        return self._new(lo, hi, step, L.pack(max(self.latency, o.latency), ADD_LEVELS), (self, o))
+        r = self._new(lo, hi, step, L.pack(max(self.latency, o.latency), ADD_LEVELS), (self, o))
+        if isinstance(r, Sig):  # the low bits only one operand has pass through
+            r.op, r.pass_bits = "add", abs(round(math.log2(self.step / o.step)))
+        return r
 
     def __add__(self, o):
         return self._add(o, 1.0)
@@ -275,7 +289,10 @@ class Sig:
             lo, hi = lo_t, hi_t  # wraps: any value of the type
         if (lo, hi, step) == (v.low, v.high, v.step):
             return v
-        return v._new(lo, hi, step, v.latency, (v,))
+        r = v._new(lo, hi, step, v.latency, (v,))
+        if isinstance(r, Sig):
+            r.op = "quantize"  # wiring: the source bits above this value's MSB are never read
+        return r
 
     # ------------------------------------------------------------------ tables
     def lookup(self, table):
@@ -344,7 +361,7 @@ def cmvm(row, w: np.ndarray) -> np.ndarray:
     row = np.asarray(row, dtype=object)
     w = np.asarray(w, dtype=np.float64)
     L = next(v.L for v in row if isinstance(v, Sig))
-    lut0 = L.lut
+    first = len(L.nodes)
     out = np.empty(w.shape[1], dtype=object)
     extra = shared_depth(sum(isinstance(x, Sig) for x in row))
     if extra:  # one level of pairs shared by several columns comes first: the columns' trees start after it
@@ -365,10 +382,9 @@ def cmvm(row, w: np.ndarray) -> np.ndarray:
         for n, v in enumerate(out):
             if isinstance(v, Sig):
                 out[n] = Sig(L, v.low, v.high, v.step, L.pack(v.latency, extra - 1), (v,))
-    spent = L.lut - lut0
     if w.shape[1] > 1 or w.shape[0] > 1:
-        L.lut = lut0 + spent * CMVM_SHARING
-        L.lut_cmvm += spent * CMVM_SHARING
+        for v in L.nodes[first:]:
+            v.shared = True
     return out
 
 
@@ -400,7 +416,34 @@ class StaticEstimate:
                 "multiplier_chain": self.multiplier_chain}
 
 
-def _registers(L: Ledger, inputs: list, outputs: list, stages: int) -> int:
+def _trim(L: Ledger, outputs: list) -> dict:
+    """The bits of each value that something reads (synthesis removes the rest): an adder's or a shift's
+    low result bits depend only on its operands' low bits, and a wrap-around keeps only its own; every
+    other consumer reads its operand whole. Returns id -> bits kept, and adds the adders' LUTs."""
+    need: dict[int, int] = {id(o): o.msb for o in outputs}
+    kept: dict[int, int] = {}
+    for v in reversed(L.nodes):
+        top = min(v.msb, need.get(id(v), v.lsb))
+        kept[id(v)] = max(top - v.lsb, 0)
+        for p in v.src:
+            if v.op == "add":
+                want = top
+            elif v.op == "shift":
+                want = top - v.shift
+            elif v.op == "quantize":
+                want = min(top, v.msb)
+            else:
+                want = p.msb
+            need[id(p)] = max(need.get(id(p), p.lsb), min(want, p.msb))
+        if v.op == "add" and kept[id(v)] > 0:
+            lut = max(kept[id(v)] - v.pass_bits, 1) * (CMVM_SHARING if v.shared else 1.0)
+            L.lut += lut
+            if v.shared:
+                L.lut_cmvm += lut
+    return kept
+
+
+def _registers(L: Ledger, inputs: list, outputs: list, stages: int, kept: dict) -> int:
     last_use: dict[int, int] = {}
     for s in L.nodes:
         st = L.stage(s.latency)
@@ -413,7 +456,7 @@ def _registers(L: Ledger, inputs: list, outputs: list, stages: int) -> int:
         u = last_use.get(id(s))
         if u is None:
             continue
-        ff += s.width * max(u - L.stage(s.latency), 0)
+        ff += kept.get(id(s), s.width) * max(u - L.stage(s.latency), 0)
     return ff + sum(o.width for o in outputs)
 
 
@@ -458,7 +501,8 @@ def estimate_graph(ep, precision, delay: float = 5.0, dsp_delay: float | None = 
     outs = [v for b in graph.outputs for v in np.asarray(b.value, dtype=object).ravel() if isinstance(v, Sig)]
     t_end = max((o.latency for o in outs), default=0.0)
     stages = L.stage(t_end) + 1
-    ff = _registers(L, ins, outs, stages)
+    kept = _trim(L, outs)
+    ff = _registers(L, ins, outs, stages, kept)
     R = reuse_factor
     chain = max((o.muls for o in outs), default=0)
     mux_lut = MUX_LUT_PER_BIT * L.mul_operand_bits * (R - 1) / R if L.dsp else 0.0

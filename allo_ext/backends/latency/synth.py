@@ -30,6 +30,16 @@ def script(top: str, files: list[str]) -> str:
 def synthesize_sources(sources: dict, memfiles: dict, top: str, cache_dir=None, timeout: float = 3600) -> Resources:
     """``sources``/``memfiles``: file name -> text (``LatencyDesign._sources()``)."""
     yosys = find_tool("yosys")
+    # da4ml names its table files by random UUIDs: rename them by content, so that one design always has
+    # one cache key (a Yosys run on a design with tables can take many minutes)
+    rename = {n: f"table_{sha256(t.encode())[:24]}.mem" for n, t in sorted(memfiles.items())}
+    memfiles = {rename[n]: t for n, t in memfiles.items()}
+    fixed = {}
+    for name, text in sources.items():
+        for old, new in rename.items():
+            text = text.replace(old, new)
+        fixed[name] = text
+    sources = fixed
     files = sorted(sources)
     blob = json.dumps([sorted(sources.items()), sorted(memfiles.items()), script(top, files), _version(yosys)])
     key = sha256(blob.encode())[:32]
