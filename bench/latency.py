@@ -11,7 +11,7 @@ and its estimate (``allo_ext.frontend.estimate(..., schedule="latency")``, an in
    Verilog instantiates, beside the estimate. ``--block-yosys`` adds Yosys on the block (hours here).
 3. Pareto of latency against DSP over reuse factors for the whole JetFormer.tiny: da4ml does not
    time-share a multiplier, so the reuse factor goes through the estimate of the latency schedule
-   only (R = 1 is also the route's own point); stage delay budgets 3/5/10 are the route's real knob.
+   only (R = 1 is also the route's own point); the stage delay budget is the route's real knob.
 4. Reference: hls4ml's particle MLP at ap_fixed<16,6> (hls4ml 1.3.0, C simulation time beside our
    csim of the same model). hls4ml reports no latency without Vitis HLS (not installed here); ours
    comes from the RTL simulation of the latency route.
@@ -75,7 +75,8 @@ def kernel_row(name, model, shape, plabel) -> dict:
     return row
 
 
-def block_rows(quick: bool, block_sim: bool, block_yosys: bool) -> list[dict]:
+def block_rows(quick: bool, block_sim: bool, block_yosys: bool) -> tuple[list[dict], dict]:
+    """One row per block; also the whole model's (estimate, design) for the Pareto points."""
     from allo_ext.frontend import estimate, from_pytorch
     from allo_ext.models import JetFormer
     from allo_ext.models.latency_cases import hard_inputs, jetformer_block, randomise_norms
@@ -110,30 +111,22 @@ def block_rows(quick: bool, block_sim: bool, block_yosys: bool) -> list[dict]:
         print(f"{name}: estimate {e.cycles} cycles / {e.dsp} DSP / {e.lut} LUT; route {row['route_cycles']} cycles, "
               f"{d.resources['dsp']} DSP, {d.resources['lut']} LUT (da4ml)", flush=True)
         rows.append(row)
-    return rows
+        if "whole" in name or (quick and name == "JetFormer.tiny block"):
+            whole = {"name": name, "estimate": e, "design": d}
+    return rows, whole
 
 
-def pareto(quick: bool) -> list[dict]:
-    """Whole JetFormer.tiny (acc32): reuse factors through the estimate; delay budgets through the route."""
-    from allo_ext.frontend import estimate, from_pytorch
-    from allo_ext.models import JetFormer
-    from allo_ext.models.latency_cases import randomise_norms
-
-    torch.manual_seed(0)
-    m = randomise_norms(JetFormer.tiny(), 5)
-    x = torch.randn(1, 8, 3)
-    prec = PRECISIONS["acc32"]
+def pareto(whole: dict) -> list[dict]:
+    """Reuse factors through the estimate (da4ml does not time-share); R = 1 is also the route's point."""
+    e, d = whole["estimate"], whole["design"]
     pts = []
     for R in REUSE:
-        e = estimate(m, x, precision=prec, reuse_factor=R)
-        pts.append({"source": "estimate", "reuse_factor": R, "delay": 5.0, "cycles": e.cycles, "ii": e.ii,
-                    "dsp": e.dsp, "lut": e.lut, "ff": e.ff})
-    for delay in ((5.0,) if quick else (3.0, 5.0, 10.0)):
-        d = from_pytorch(m, x, target="rtl", schedule="latency", precision=prec, delay=delay)
-        e = estimate(m, x, precision=prec, delay=delay)
-        pts.append({"source": "route (da4ml)", "reuse_factor": 1, "delay": delay, "cycles": d.stages + 1, "ii": 1,
-                    "dsp": d.resources["dsp"], "lut": d.resources["lut"], "ff": d.resources["ff"],
-                    "estimate_cycles": e.cycles, "estimate_dsp": e.dsp})
+        r = e.with_reuse(R) if R != 1 else e
+        pts.append({"model": whole["name"], "source": "estimate", "reuse_factor": R, "delay": e.delay,
+                    "cycles": r.cycles, "ii": r.ii, "dsp": r.dsp, "lut": r.lut, "ff": r.ff})
+    pts.append({"model": whole["name"], "source": "route (da4ml)", "reuse_factor": 1, "delay": d.delay,
+                "cycles": d.stages + 1, "ii": 1, "dsp": d.resources["dsp"], "lut": d.resources["lut"],
+                "ff": d.resources["ff"], "estimate_cycles": e.cycles, "estimate_dsp": e.dsp})
     return pts
 
 
@@ -204,8 +197,8 @@ def run(quick: bool, trained: bool, block_sim: bool, block_yosys: bool, out: Pat
                   f"{r['est']['lut']} / Yosys {r['yosys'].get('lut')} / da4ml {r['da4ml']['lut']} ({r['yosys_s']} s)",
                   flush=True)
             kernels.append(r)
-    blocks = block_rows(quick, block_sim, block_yosys)
-    pts = pareto(quick)
+    blocks, whole = block_rows(quick, block_sim, block_yosys)
+    pts = pareto(whole)
     ref = reference(quick)
     agree = trained_agreement(quick, out) if trained else []
     return {"machine": machine_info(), "kernels": kernels, "blocks": blocks, "pareto": pts, "reference": ref,
@@ -246,14 +239,16 @@ def to_markdown(d: dict) -> str:
     md += ("\n## Blocks\n\ncycles route: the pipeline's register count (stages + 1), which the simulation measures "
            "exactly on every kernel above; simulated: Icarus where run. DSP route: the DSP48E2 slices of the "
            "multipliers its Verilog writes.\n\n" + markdown_table(bh, brows, "lrrrrrrrrrl"))
-    ph = ["source", "reuse factor", "delay/stage", "cycles", "II", "DSP", "LUT", "FF", "est. cycles", "est. DSP"]
-    prow = [[p["source"], p["reuse_factor"], p["delay"], p["cycles"], p["ii"], p["dsp"], p["lut"], p["ff"],
+    ph = ["model", "source", "reuse factor", "delay/stage", "cycles", "II", "DSP", "LUT", "FF", "est. cycles",
+          "est. DSP"]
+    prow = [[p["model"], p["source"], p["reuse_factor"], p["delay"], p["cycles"], p["ii"], p["dsp"], p["lut"], p["ff"],
              p.get("estimate_cycles", "-"), p.get("estimate_dsp", "-")] for p in d["pareto"]]
-    md += ("\n## Pareto: whole JetFormer.tiny (acc32), latency against DSP\n\nda4ml does not time-share a "
-           "multiplier, so reuse factors (hls4ml's name) exist only in the estimate of the latency schedule: DSPs "
-           "divide by R, II = R, each multiplier in series waits R - 1 more cycles. The route's own knob is the "
-           f"delay budget per stage. VU9P: {VU9P['dsp']} DSP, {VU9P['lut']} LUT.\n\n"
-           + markdown_table(ph, prow, "lrrrrrrrrr"))
+    md += ("\n## Pareto: JetFormer.tiny (acc32), latency against DSP over reuse factors\n\nda4ml does not "
+           "time-share a multiplier, so reuse factors (hls4ml's name) exist only in the estimate of the latency "
+           "schedule: DSPs divide by R, II = R, each multiplier in series waits R - 1 more cycles, operand muxes "
+           "add LUTs; constant products stay parallel. The route's own knob is the delay budget per stage "
+           f"(tests/test_latency_rtl.py). VU9P: {VU9P['dsp']} DSP, {VU9P['lut']} LUT.\n\n"
+           + markdown_table(ph, prow, "llrrrrrrrrr"))
     ref = d["reference"]
     h = ref.get("hls4ml", {})
     ours_ = ref["allo_ext_csim"]
@@ -293,14 +288,13 @@ def pareto_plot(name: str, pts: list[dict]):
     for p in est:
         ax.annotate(f"R={p['reuse_factor']}", (p["dsp"], p["cycles"]), textcoords="offset points", xytext=(4, 4))
     route = [p for p in pts if p["source"] != "estimate"]
-    ax.plot([p["dsp"] for p in route], [p["cycles"] for p in route], "s", label="route (da4ml), delay/stage")
-    for p in route:
-        ax.annotate(f"d={p['delay']:g}", (p["dsp"], p["cycles"]), textcoords="offset points", xytext=(4, -12))
+    ax.plot([p["dsp"] for p in route], [p["cycles"] for p in route], "s", ms=9, mfc="none",
+            label="route (da4ml), measured pipeline")
     ax.axvline(VU9P["dsp"], color="grey", ls="--", lw=1, label="VU9P DSPs")
     ax.set_xscale("log")
     ax.set_xlabel("DSP48E2")
     ax.set_ylabel("cycles at 200 MHz")
-    ax.set_title("JetFormer.tiny (ap_fixed<16,6>, acc32): latency against DSP")
+    ax.set_title(f"{pts[0]['model']} (ap_fixed<16,6>, acc32): latency against DSP")
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -404,6 +404,22 @@ class StaticEstimate:
     depth: float = 0.0  # adder levels from the input register to the last output, stages packed
     reuse_factor: int = 1
     multiplier_chain: int = 0  # multipliers in series on the longest path (each waits R cycles when shared)
+    mul_operand_bits: int = 0
+
+    def with_reuse(self, R: int) -> "StaticEstimate":
+        """This design (estimated at reuse factor 1) with each DSP multiplier shared by R products; see
+        ``estimate_graph``."""
+        import dataclasses
+
+        if self.reuse_factor != 1:
+            raise ValueError("with_reuse applies to an estimate made at reuse_factor=1")
+        if not (isinstance(R, int) and R >= 1):
+            raise ValueError(f"reuse_factor must be an integer >= 1, got {R!r}")
+        if not self.dsp:
+            return dataclasses.replace(self, reuse_factor=R)
+        mux = MUX_LUT_PER_BIT * self.mul_operand_bits * (R - 1) / R
+        return dataclasses.replace(self, cycles=self.cycles + (R - 1) * self.multiplier_chain, ii=R,
+                                   lut=int(round(self.lut + mux)), dsp=int(math.ceil(self.dsp / R)), reuse_factor=R)
 
     @property
     def latency_ns(self) -> float:
@@ -444,17 +460,23 @@ def _trim(L: Ledger, outputs: list) -> dict:
 
 
 def _registers(L: Ledger, inputs: list, outputs: list, stages: int, kept: dict) -> int:
+    """Flip-flops: the inputs, every value at each stage boundary it crosses (the bits read of it), the
+    outputs. A shifted copy (a CSD digit, a power-of-two scale) is wiring off its source's register."""
     last_use: dict[int, int] = {}
     for s in L.nodes:
         st = L.stage(s.latency)
         for p in s.src:
             last_use[id(p)] = max(last_use.get(id(p), 0), st)
     for o in outputs:
-        last_use[id(o)] = stages - 1  # carried to the last stage, then into the output register
+        last_use[id(o)] = max(last_use.get(id(o), 0), stages - 1)  # to the last stage, then the output register
+    for s in reversed(L.nodes):
+        if s.op == "shift" and id(s) in last_use:
+            for p in s.src:
+                last_use[id(p)] = max(last_use.get(id(p), 0), last_use[id(s)])
     ff = sum(s.width for s in inputs)
     for s in L.nodes:
         u = last_use.get(id(s))
-        if u is None:
+        if u is None or s.op == "shift":
             continue
         ff += kept.get(id(s), s.width) * max(u - L.stage(s.latency), 0)
     return ff + sum(o.width for o in outputs)
@@ -503,10 +525,8 @@ def estimate_graph(ep, precision, delay: float = 5.0, dsp_delay: float | None = 
     stages = L.stage(t_end) + 1
     kept = _trim(L, outs)
     ff = _registers(L, ins, outs, stages, kept)
-    R = reuse_factor
     chain = max((o.muls for o in outs), default=0)
-    mux_lut = MUX_LUT_PER_BIT * L.mul_operand_bits * (R - 1) / R if L.dsp else 0.0
-    return StaticEstimate(cycles=stages + 1 + (R - 1) * chain, stages=stages, ii=R if L.dsp else 1,
-                          lut=int(round(L.lut + mux_lut)), ff=int(ff), dsp=int(math.ceil(L.dsp / R)),
+    base = StaticEstimate(cycles=stages + 1, stages=stages, ii=1, lut=int(round(L.lut)), ff=int(ff), dsp=int(L.dsp),
                           adders=L.adders, tables=L.tables, delay=float(delay), clock_ns=float(clock_ns),
-                          depth=t_end, reuse_factor=R, multiplier_chain=chain)
+                          depth=t_end, multiplier_chain=chain, mul_operand_bits=L.mul_operand_bits)
+    return base.with_reuse(reuse_factor) if reuse_factor != 1 else base
