@@ -16,7 +16,7 @@ and its estimate (``allo_ext.frontend.estimate(..., schedule="latency")``, an in
    csim of the same model). hls4ml reports no latency without Vitis HLS (not installed here); ours
    comes from the RTL simulation of the latency route.
 
-    python -m bench.latency [--quick] [--trained] [--block-sim] [--block-yosys]
+    python -m bench.latency [--quick] [--trained] [--block-sim] [--block-yosys] [--pieces]
 
 Writes bench/results/latency.{json,md,png} and latency-pareto.png (``--quick``: latency-quick.*).
 """
@@ -184,12 +184,12 @@ def trained_agreement(quick: bool, out: Path) -> list[dict]:
     return rows
 
 
-def run(quick: bool, trained: bool, block_sim: bool, block_yosys: bool, out: Path) -> dict:
-    from allo_ext.models.latency_cases import kernel_cases
+def run(quick: bool, trained: bool, block_sim: bool, block_yosys: bool, out: Path, pieces: bool = False) -> dict:
+    from allo_ext.models.latency_cases import kernel_cases, piece_cases
 
     t_start = time.perf_counter()
     kernels = []
-    cases = kernel_cases()
+    cases = {**kernel_cases(), **(piece_cases() if pieces else {})}
     for name, (mk, shape) in cases.items():
         for plabel in (("acc16",) if quick else tuple(PRECISIONS)):
             r = kernel_row(name, mk(), shape, plabel)
@@ -308,10 +308,12 @@ def main(argv=None):
     ap.add_argument("--trained", action="store_true")
     ap.add_argument("--block-sim", action="store_true", help="simulate the JetFormer.tiny block in Icarus (~12 min)")
     ap.add_argument("--block-yosys", action="store_true", help="Yosys on the JetFormer.tiny block (hours)")
+    ap.add_argument("--pieces", action="store_true", help="attention and FFN at C=4 in the kernel table (Yosys: "
+                    "tens of minutes each)")
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args(argv)
     out = a.out or Path(tempfile.mkdtemp(prefix="bench-latency-"))
-    d = run(a.quick, a.trained, a.block_sim, a.block_yosys, out)
+    d = run(a.quick, a.trained, a.block_sim, a.block_yosys, out, a.pieces)
     name = "latency-quick" if a.quick else "latency"
     write_results(name, d, to_markdown(d))
     ks = [r for r in d["kernels"] if r["precision"] == "acc16"]
