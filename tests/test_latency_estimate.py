@@ -134,11 +134,22 @@ def check_against_route(model, shape, precision, tmp_path, n=6, ff_tol=RESOURCE_
     e = estimate(model, torch.from_numpy(x[:1]), precision=precision)
     d = from_pytorch(model, torch.from_numpy(x), target="rtl", schedule="latency", precision=precision,
                      cache_dir=tmp_path)
-    d(x)  # the simulation measures the cycles
-    assert d.last_cycles is not None
+    from allo_ext.backends.rtl.simulate import RTLSimulationError
+
+    try:
+        d(x)  # the simulation measures the cycles
+        assert d.last_cycles is not None
+        cycles = d.cycles
+    except RTLSimulationError as err:
+        # The testbench measures the latency from an all-zero to an all-one input step; relu (-1 LSB -> 0)
+        # and softmax (shift invariant) give the same output for both, so it refuses to measure them. Their
+        # latency is then the register count, which the simulation measures on every other kernel.
+        if "same output for the all-zero and the all-one" not in str(err):
+            raise
+        cycles = d.stages + 1
     y = d.synthesize()  # cached by content (Yosys runs take from seconds to minutes)
-    report = (f"estimate {e.report()} | RTL cycles {d.cycles} | Yosys {dict(y)} | da4ml LUT {d.resources['lut']}")
-    assert _err(e.cycles, d.cycles) <= CYCLES_TOL, report
+    report = (f"estimate {e.report()} | RTL cycles {cycles} | Yosys {dict(y)} | da4ml LUT {d.resources['lut']}")
+    assert _err(e.cycles, cycles) <= CYCLES_TOL, report
     for k, tol in (("lut", RESOURCE_TOL), ("ff", ff_tol), ("dsp", RESOURCE_TOL)):
         assert _err(getattr(e, k), y[k]) <= tol, f"{k}: {report}"
     return e, d, y
