@@ -9,7 +9,10 @@
   channels-last BatchNorm is ``batch_norm_channels_last_default*``, a BatchNorm folded into a linear
   is gone; ``allo_ext.quant.calibrate`` reports them)
   or op kinds (``"linear"``, ``"softmax"``, ``"bmm"``: the aten op without namespace and overload),
-  each giving the type of that node's output (and weights). A node name wins over an op kind.
+  each giving the type of that node's output (and weights). A node name wins over an op kind. A key
+  that is neither (a typo, or the name of a node the rewrites removed) is an error naming the nodes
+  that exist: it would otherwise type nothing, silently. Every importer (llvm/csim/handshake rtl and
+  the latency route's da4ml tracer) resolves the dict in ``importer.resolve_precision``, after the rewrites.
 
 Where a node reads a tensor of another type, a conversion (quantised with the destination's modes)
 is inserted in front of it.
