@@ -143,3 +143,24 @@ def test_trained_jetformer_through_the_latency_route_agrees_with_float_on_held_o
     assert (yd.argmax(1) == ref.argmax(1)).mean() >= 0.99
     np.testing.assert_array_equal(yd, _llvm(m, X, prec))
     assert d.resources["dsp"] <= 6840 and d.resources["lut"] <= 1_182_240  # a VU9P, by da4ml's estimate
+
+
+@pytest.mark.parametrize("head", [nn.Softmax(dim=-1), nn.LogSoftmax(dim=-1)], ids=["softmax", "log_softmax"])
+def test_softmax_of_a_type_with_few_fraction_bits(head):
+    """The softmax's input computed in a type with fewer fraction bits than the softmax's own (calibrated types
+    of JetFormer's scores and softmax differ so): its exp-table index then steps by 2**s (only every 2**s-th
+    entry is reachable) and is looked up as such."""
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(6, 5), head).eval()
+    with torch.no_grad():
+        m[0].weight.mul_(8.0)  # logits spread over tens: the wide types below are used, not wrapped
+    x = np.random.default_rng(0).normal(size=(64, 6)).astype(np.float32)
+    kind = "softmax" if isinstance(head, nn.Softmax) else "log_softmax"
+    prec = {"default": "ap_fixed<16,6>", "linear": "ap_fixed<16,10,AP_RND>", kind: "ap_fixed<16,6,AP_RND>",
+            "accum": ACC}
+    d = from_pytorch(m, torch.from_numpy(x), target="rtl", schedule="latency", precision=prec)
+    want = _llvm(m, x, prec)
+    np.testing.assert_array_equal(d.predict(x), want)
+    with torch.no_grad():
+        ref = m(torch.from_numpy(x)).numpy()
+    assert (want.argmax(1) == ref.argmax(1)).mean() > 0.9 and np.abs(want).max() > 0.5
