@@ -107,6 +107,7 @@ def plot_bits(out: dict, path: Path) -> Path:
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     ax.axhline(out["runs"][0]["float_accuracy"], c="k", ls="--", label="float32")
+    ax.axhline(0.2, c="grey", ls=":", label="chance (5 classes)")
     for k, rep in enumerate(out["runs"]):
         acc = rep["accum"] or "accumulator = activation type"
         rows = sorted(rep["rows"], key=lambda r: _bits(r["precision"]))
@@ -138,7 +139,7 @@ def markdown(out: dict) -> str:
           f"({out['float_train_s']:.0f} s, resumed from build/ when present); QAT fine-tunes it for "
           f"{out['epochs']['qat']} epochs per precision (AdamW lr {out['lr']:g}, cosine, BatchNorm statistics "
           f"frozen) through the fake-quantised forward; all QAT runs together took {out['qat_total_s']:.0f} s of "
-          "CPU, evaluations included.\n",
+          "wall time at nice priority, evaluations and the bit-exactness compiles included.\n",
           "PTQ = the float model compiled at the precision. QAT = the fine-tuned model compiled at it. Both "
           "accuracies come from the fake-quantised forward, which is bit-exact with the compiled llvm model: "
           "the last column compiles the QAT model and counts held-out jets whose log-probabilities differ in "
