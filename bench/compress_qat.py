@@ -159,6 +159,8 @@ def markdown(out: dict) -> str:
               "machine (the bit-exactness check's compile is extra). Paper: DESIGN.md records no ap_fixed "
               "accuracies for JetFormer-tiny (its quantisation table is the 1-bit one, in compress_models.md), "
               "so there is no paper column here.\n")
+    if out.get("note"):
+        md.append(f"\nNote: {out['note']}\n")
     md.append("\n![accuracy vs bits](compress_qat.png)\n")
     return "\n".join(md)
 
