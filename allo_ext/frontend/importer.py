@@ -231,6 +231,10 @@ class GraphImporter:
         graph = self.ep.graph
         consts = graph_constants(self.ep)
         rewrite_graph(graph, consts)
+        if self.ctx.target == "llvm" and self.precision is None:
+            from .fusion import fuse_attention_heads
+
+            fuse_attention_heads(graph)  # the CPU's vectorised attention (kernels/nn/attention.py)
         # node names after the rewrites: a fused BatchNorm is a new node that precision= may name
         self.ctx.precision = make_precision(self.precision, [n.name for n in graph.nodes])
         user_inputs = [n for n in graph.nodes if n.op == "placeholder" and n.name not in consts]
