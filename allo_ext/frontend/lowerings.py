@@ -209,12 +209,14 @@ def _bmm(ctx, node, a, b):
 
 def _bmm_call(ctx, a, b):
     """bmm of (B, M, K) and (B, K, N) buffers. On the CPU (float) with B a multiple of 8 and a
-    narrow product (N below 8 or not a multiple of it, so its own rows do not vectorise), the
-    ``lanes`` form runs 8 products side by side."""
+    small, narrow product (N not a multiple of 8, so its own rows do not vectorise), the ``lanes``
+    form runs 8 products side by side."""
     bsz, m, k = _shape(a)
     n = _shape(b)[2]
     order = ctx.loop_order
-    if order == "ikj" and bsz % 8 == 0 and n % 8:
+    # The lane form copies each group's operands to scratch of 8 x (MK + KN + MN) floats: for small
+    # matrices only (attention-sized), where the copies are cheap next to scalar products.
+    if order == "ikj" and bsz % 8 == 0 and n % 8 and m * k + k * n + m * n <= 4096:
         order = "lanes"
     return ctx.call(K.bmm(ctx.dtype, bsz, m, k, n, loop_order=order, acc=ctx.acc), a, b)
 
