@@ -96,26 +96,52 @@ def _build_csim(model, example, schedule):
 
 
 RTL_PRECISION = "ap_fixed<16,6>"
-# Jets the rtl row simulates. The whole JetFormer-tiny is one dynamically scheduled design of
-# ~14 MB of SystemVerilog; Icarus spends minutes of CPU per jet on it, so the row checks a sample.
-RTL_JETS = 1
-# Wall-clock budget of the rtl row's simulation (None: wait for it). ``make demo`` sets one, so that a
-# machine too slow for the whole-model design gets a "skipped" row naming the budget, not a long wait.
+# Jets the rtl row simulates. Models the latency route can trace (every JetFormer/MLP op here) become
+# one da4ml pipeline with II = 1: all jets stream through one simulation, a few hundred cost a few
+# hundred clocks plus the latency. Anything else takes the handshake route (one dynamically scheduled
+# design per jet, minutes of Icarus CPU per JetFormer jet): it checks RTL_JETS_HANDSHAKE jets.
+RTL_JETS = 300
+RTL_JETS_HANDSHAKE = 1
+# Wall-clock budget of the rtl row's simulation run (None: wait for it). ``make demo`` sets one, so
+# that a machine too slow for it gets a "skipped" row naming the budget, not a long wait.
 RTL_SECONDS: float | None = None
 
 
 class _FixedPoint:
-    """The rtl row's runner: the model at ``RTL_PRECISION`` through RTL simulation, on the first
-    ``RTL_JETS`` jets only, and the C simulation at the same precision on the same jets: the row
-    passes when the two are bit-identical (the float tolerance does not apply to fixed point)."""
+    """The rtl row's runner: the model at ``RTL_PRECISION`` through RTL simulation on the first jets,
+    and the C simulation at the same precision on the same jets: the row passes when the two are
+    bit-identical (the float tolerance does not apply to fixed point). The static (latency) route is
+    used where the model traces into it; the handshake route otherwise."""
 
     def __init__(self, model, example, schedule):
+        from .backends.latency import StaticLoweringError
         from .frontend import from_pytorch
 
-        self.rtl = from_pytorch(model, example, target="rtl", schedule=schedule, precision=RTL_PRECISION)
+        try:
+            self.rtl = from_pytorch(model, example, target="rtl", schedule="latency", precision=RTL_PRECISION)
+            self.route, self.jets = "latency", RTL_JETS
+        except StaticLoweringError as e:
+            self.rtl = from_pytorch(model, example, target="rtl", schedule=schedule, precision=RTL_PRECISION)
+            self.route, self.jets = "handshake", RTL_JETS_HANDSHAKE
+            self.static_refusal = str(e).splitlines()[0]
         csim = from_pytorch(model, example, target="vitis_hls", mode="csim", schedule=schedule,
                             precision=RTL_PRECISION)
         self.csim = csim if hasattr(csim, "in_shape") else _per_item(csim, tuple(example.shape[1:]))
+
+    def run(self, Xs: np.ndarray) -> np.ndarray:
+        n = len(Xs)
+        if self.route == "latency":  # one simulation, every jet streamed one per clock
+            return np.asarray(self.rtl(Xs), dtype=np.float64).reshape(n, -1)
+        return np.stack([np.asarray(self.rtl(Xs[i:i + 1])).reshape(-1) for i in range(n)])
+
+    def describe(self) -> str:
+        cycles = getattr(self.rtl, "cycles", None)
+        if self.route == "latency":
+            sim = getattr(self.rtl, "_sim", None)
+            tool = sim.simulator.capitalize() if sim is not None else "RTL"
+            return (f"latency route (da4ml pipeline, {tool}): {cycles} cycles from input to output at "
+                    f"{self.rtl.clock_ns:g} ns, II={self.rtl.ii}, jets streamed one per clock")
+        return f"handshake route (Icarus): {cycles} cycles per jet"
 
 
 def _build_rtl(model, example, schedule):
@@ -128,27 +154,26 @@ def _build_rtl(model, example, schedule):
 
 
 def _run_fixed_point(name, runner: _FixedPoint, X, y, ref, build_s) -> VerifyRow:
-    n = min(RTL_JETS, len(X))
+    n = min(runner.jets, len(X))
     Xs = np.ascontiguousarray(X[:n])
     from .backends.rtl.simulate import RTLSimulationError
 
     t1 = time.perf_counter()
     runner.rtl.sim_timeout = RTL_SECONDS
     try:
-        out = np.stack([np.asarray(runner.rtl(Xs[i:i + 1])).reshape(-1) for i in range(n)])
+        out = runner.run(Xs)
     except ToolNotFoundError as e:
         return VerifyRow(name, "skipped", n, build_s=build_s, message=f"skipped: {e}")
     except RTLSimulationError as e:
         if RTL_SECONDS is None or "ran longer than" not in str(e):
             return VerifyRow(name, "error", n, build_s=build_s, message=f"run failed: {_short(e)}")
         return VerifyRow(name, "skipped", n, build_s=build_s, run_s=time.perf_counter() - t1,
-                         message=f"skipped: one jet's RTL simulation needs more than the {RTL_SECONDS:g} s budget "
-                                 f"(allo_ext.verify.RTL_SECONDS) on this machine; nothing was compared. Run "
-                                 f"verify with RTL_SECONDS = None to wait for it")
+                         message=f"skipped: the {runner.route} route's RTL simulation of {n} jet(s) needs more "
+                                 f"than the {RTL_SECONDS:g} s budget (allo_ext.verify.RTL_SECONDS) on this "
+                                 f"machine; nothing was compared. Run verify with RTL_SECONDS = None to wait for it")
     except Exception as e:
         return VerifyRow(name, "error", n, build_s=build_s, message=f"run failed: {_short(e)}")
     run_s = time.perf_counter() - t1
-    cycles = getattr(runner.rtl, "cycles", None)
     try:
         want = np.asarray(runner.csim(Xs)).reshape(n, -1)
     except Exception as e:
@@ -157,15 +182,14 @@ def _run_fixed_point(name, runner: _FixedPoint, X, y, ref, build_s) -> VerifyRow
     err = float(np.abs(out - ref[:n].astype(np.float64)).max())
     agree = float((out.argmax(axis=1) == ref[:n].argmax(axis=1)).mean())
     acc = _accuracy(out, None if y is None else y[:n])
-    what = (f"fixed point {RTL_PRECISION} on the first {n} of {len(X)} jets (Icarus, {cycles} cycles per jet): "
-            f"max|Δlogp| and agree are against float torch; the pass criterion is bit-identity with csim at "
-            f"{RTL_PRECISION}")
+    what = (f"fixed point {RTL_PRECISION} on the first {n} of {len(X)} jets, {runner.describe()}; max|Δlogp| and "
+            f"agree are against float torch; the pass criterion is bit-identity with csim at {RTL_PRECISION}")
     same = out.shape == want.shape and np.array_equal(out, want)
     if not same:
         bad = int((out != want).any(axis=1).sum()) if out.shape == want.shape else n
         return VerifyRow(name, "mismatch", n, err, agree, acc, build_s, run_s,
                          f"{what}: {bad} of {n} jets differ from csim")
-    return VerifyRow(name, "ok", n, err, agree, acc, build_s, run_s, f"{what}: bit-identical")
+    return VerifyRow(name, "ok", n, err, agree, acc, build_s, run_s, f"{what}: bit-identical on all {n}")
 
 
 BUILDERS: dict[str, Builder] = {"llvm": _build_llvm, "csim": _build_csim, "rtl": _build_rtl}

@@ -246,12 +246,212 @@ def plot(d: dict) -> Path:
     return path
 
 
+# ---------------------------------------------------------------------------- the latency route (issue 9)
+VU9P_DSP, VU9P_LUT = 6840, 1_182_240
+N_PY = 300  # held-out jets run through da4ml's Python model where its C++ interpreter refuses a design
+
+
+def _trained(out: Path, quick: bool):
+    """The JetFormer.tiny of ``run`` (its checkpoint in ``out/model`` when a run left one), its bundle and
+    the jets: (model, bundle, train file, test file, trained here?)."""
+    from allo_ext.bundle import load_bundle
+
+    n_train, n_test, epochs, mpi = (2000, 2000, 8, False) if quick else (20000, 10000, 40, True)
+    train_file, test_file = _jets(out / "data", n_train, n_test, mpi)
+    if (out / "model" / "best_model.pt").is_file():
+        model, bundle, _ = load_bundle(out / "model")
+        return model, bundle, train_file, test_file, False
+    res = _train_jetformer(train_file, test_file, out, epochs)
+    return res.model.eval(), res.bundle, train_file, test_file, True
+
+
+def _latency_variants(model, Xtr):
+    """(label, precision, C++ interpreter expected to run it): calibrated 16-bit types as in ``run`` and
+    cheaper ones, for the LUT budget."""
+    from allo_ext.quant import calibrate
+
+    cal = {}
+
+    def cal_prec(bits, q="RND", o=None, acc=ACC):
+        key = (bits, q, o)
+        if key not in cal:
+            kw = {"q": q} if o is None else {"q": q, "o": o}
+            cal[key] = calibrate(model, torch.from_numpy(Xtr[:1000]), bits=bits, reference=PREC, accum=acc, **kw)
+        modes = f",AP_{q}" + (f",AP_{o}" if o else "")
+        return cal[key].precision(default=f"ap_fixed<{bits},6{modes}>", accum=acc)
+
+    return [(f"calibrated 16-bit AP_RND, acc {ACC}", cal_prec(16)),
+            (f"{PREC}, acc {ACC}", {"default": PREC, "accum": ACC}),
+            ("calibrated 16-bit AP_RND, acc ap_fixed<24,10>", cal_prec(16, acc="ap_fixed<24,10>")),
+            (f"calibrated 14-bit AP_RND, acc {ACC}", cal_prec(14)),
+            (f"calibrated 16-bit AP_RND AP_SAT, acc {ACC}", cal_prec(16, o="SAT"))]
+
+
+def _csim_figures() -> dict:
+    """bench/results/fixed.json's C simulation and llvm rows (the handshake/csim route), by precision label."""
+    import json
+
+    from .common import RESULTS
+
+    path = RESULTS / "fixed.json"
+    if not path.is_file():
+        return {}
+    d = json.loads(path.read_text())
+    out = {}
+    for r in d.get("rows", []):
+        if r.get("tool") == "allo-ext csim" and r.get("model", "").startswith("JetFormer"):
+            out.setdefault(r["precision"], {})["csim"] = (r["argmax_agree_vs_float"], r["n_jets"])
+    for a in d.get("ablation", []):
+        out.setdefault(a["precision"], {})["llvm"] = (a["argmax_agree_vs_float"], a["n_jets"])
+    return out
+
+
+def run_latency(quick: bool, out: Path, partial=None) -> dict:
+    """The trained JetFormer.tiny through ``target="rtl", schedule="latency"`` (da4ml's static pipeline) at
+    each precision: argmax agreement with float torch on the held-out jets through da4ml's bit-exact model of
+    the Verilog, bit-identity with llvm (= csim), cycles, and da4ml's LUT/FF estimate and the DSPs."""
+    from allo_ext.frontend import from_pytorch
+
+    t0 = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    model, bundle, train_file, test_file, trained = _trained(out, quick)
+    X, y = bundle.load_data(test_file)
+    Xtr, _ = bundle.load_data(train_file)
+    X, Xtr = X.astype(np.float32), Xtr.astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(X)).numpy()
+    n_first = min(N_CSIM, len(X)) if not quick else min(500, len(X))
+    csim = _csim_figures()
+    rows = []
+    for label, prec in _latency_variants(model, Xtr):
+        print(f"latency route: {label}", flush=True)
+        tb = time.perf_counter()
+        d = from_pytorch(model, torch.from_numpy(X[:1]), target="rtl", schedule="latency", precision=prec)
+        build = time.perf_counter() - tb
+        tp = time.perf_counter()
+        try:
+            d.comb.predict(X[:1].reshape(1, -1))
+            n = len(X)
+            model_used = "da4ml C++ interpreter"
+        except RuntimeError:  # da4ml 0.6 refuses some AP_SAT muxes: its Python model runs them (slowly)
+            n = min(N_PY, len(X))
+            model_used = "da4ml Python model (its C++ interpreter refuses this design)"
+        yd = d.predict(X[:n])
+        predict_s = time.perf_counter() - tp
+        yl = _llvm(model, X[:n], prec)
+        nc = min(n, n_first)
+        yc, csim_build = _ours(model, X[:nc], prec)  # csim: the handshake route's reference, on the first jets
+        r = d.report()
+        rows.append({"precision": label, "n_jets": n, "software_model": model_used,
+                     "argmax_agree_vs_float": _agree(yd, ref[:n]),
+                     "argmax_agree_first": _agree(yd[:n_first], ref[:n_first]), "n_first": min(n, n_first),
+                     "max_abs_err": float(np.abs(yd - ref[:n]).max()), "accuracy": float((yd.argmax(1) == y[:n]).mean()),
+                     "llvm_bit_identical": bool(np.array_equal(yd, yl)),
+                     "csim_bit_identical": bool(np.array_equal(yd[:nc], yc)), "n_csim": nc,
+                     "csim_argmax_agree": _agree(yc, ref[:nc]), "csim_build_s": csim_build,
+                     "csim_llvm_bit_identical": bool(np.array_equal(yl[:nc], yc)),
+                     "csim_route": csim.get(label, {}),
+                     "cycles": r["cycles"], "ii": r["ii"], "latency_ns": r["latency_ns"], "lut": r["lut"], "ff": r["ff"],
+                     "dsp": r["dsp"], "stages": r["stages"],
+                     "fits_vu9p": bool(r["dsp"] <= VU9P_DSP and r["lut"] <= VU9P_LUT),
+                     "build_s": build, "predict_s": predict_s})
+        print(f"  {rows[-1]['argmax_agree_vs_float']:.4f} on {n} jets, {r['cycles']} cycles, {r['lut']} LUT, "
+              f"{r['dsp']} DSP, = llvm: {rows[-1]['llvm_bit_identical']}, = csim: {rows[-1]['csim_bit_identical']} "
+              f"(csim {rows[-1]['csim_argmax_agree']:.4f} on {nc}; llvm = csim: {rows[-1]['csim_llvm_bit_identical']})",
+              flush=True)
+        ok = [r for r in rows if r["argmax_agree_vs_float"] >= 0.99 and r["fits_vu9p"] and r["csim_bit_identical"]
+              and r["n_jets"] == len(X)]
+        cheapest = min(ok, key=lambda r: (r["lut"], r["dsp"]))["precision"] if ok else None
+        d = {"machine": machine_info(), "n_test": len(X), "n_first": n_first, "quick": quick,
+             "trained_here": trained, "float_test_accuracy": float((ref.argmax(1) == y).mean()),
+             "vu9p": {"dsp": VU9P_DSP, "lut": VU9P_LUT}, "rows": rows, "cheapest_at_99": cheapest,
+             "total_s": time.perf_counter() - t0}
+        if partial is not None:  # each variant takes minutes: what is measured is kept
+            partial(d)
+    return d
+
+
+def latency_markdown(d: dict) -> str:
+    hdr = ["precision", "jets", "argmax agree vs float", f"first {d['n_first']} jets", "csim, same run",
+           "= csim", "= llvm", "csim route (bench/fixed.json)", "cycles", "LUT", "FF", "DSP", "fits VU9P", "build (s)"]
+
+    def csim_cell(c):
+        parts = [f"{k} {v[0]:.4f} ({v[1]})" for k, v in sorted(c.items())]
+        return ", ".join(parts) if parts else "-"
+
+    same = {True: "bit-identical", False: "DIFFERS"}
+    rows = [[r["precision"], r["n_jets"], f"{r['argmax_agree_vs_float']:.4f}", f"{r['argmax_agree_first']:.4f}",
+             f"{r['csim_argmax_agree']:.4f} ({r['n_csim']})", same[r["csim_bit_identical"]],
+             same[r["llvm_bit_identical"]] + ("" if r["csim_llvm_bit_identical"] else " (llvm != csim)"),
+             csim_cell(r["csim_route"]), r["cycles"],
+             f"{r['lut']:,}", f"{r['ff']:,}", r["dsp"], "yes" if r["fits_vu9p"] else "no", f"{r['build_s']:.0f}"]
+            for r in d["rows"]]
+    notes = [f"- {r['precision']}: {r['software_model']}, first {r['n_jets']} held-out jets"
+             for r in d["rows"] if r["n_jets"] != d["n_test"]]
+    return ("# Fixed point on the latency route: trained JetFormer.tiny as a da4ml static pipeline\n\n"
+            f"{machine_line(d['machine'])}\n\n"
+            f"`from_pytorch(model, x, target=\"rtl\", schedule=\"latency\", precision=...)` on the JetFormer.tiny "
+            f"of `bench/fixed.py` ({'trained in this run' if d['trained_here'] else 'its checkpoint'}; float test "
+            f"accuracy {d['float_test_accuracy']:.4f} on {d['n_test']} held-out jets). Types calibrated on 1,000 "
+            "training jets (`allo_ext.quant.calibrate`). Outputs from da4ml's software model of the traced design "
+            "(bit-exact with its Verilog: da4ml's guarantee, and Icarus-checked on blocks in tests/test_latency_rtl.py "
+            "and tests/test_latency_precision.py), compared bit for bit with C simulation (g++ and ap_types, run here "
+            f"on the first {d['n_first']} jets) and with target=\"llvm\" (all jets). Cycles: pipeline registers at 5 ns (200 MHz), II = 1. LUT/FF: da4ml's estimate; DSP: "
+            f"one DSP48E2 per activation product of <= 27x18 bits. VU9P: <= {d['vu9p']['dsp']:,} DSP, "
+            f"<= {d['vu9p']['lut']:,} LUT. csim route column: bench/results/fixed.json (C simulation on its first "
+            "2,000 jets, llvm on all held-out jets) for the same precision where it measured it.\n\n"
+            + markdown_table(hdr, rows)
+            + ("\n\n" + "\n".join(notes) if notes else "")
+            + f"\n\nCheapest design with >= 99% agreement, bit-identical to csim and within the VU9P: "
+            f"**{d['cheapest_at_99'] or 'none'}**.\n\nTotal time {d['total_s']:.0f} s.\n")
+
+
+def latency_plot(d: dict) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .common import RESULTS
+
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    for r in d["rows"]:
+        ax.scatter(r["lut"] / 1e3, r["argmax_agree_vs_float"], s=20 + r["dsp"] / 60,
+                   marker="o" if r["n_jets"] == d["n_test"] else "x")
+        ax.annotate(f"{r['precision']}\n{r['cycles']} cyc, {r['dsp']} DSP", (r["lut"] / 1e3, r["argmax_agree_vs_float"]),
+                    fontsize=7, xytext=(4, 4), textcoords="offset points")
+    ax.axhline(0.99, color="k", ls="--", lw=0.8)
+    ax.axvline(d["vu9p"]["lut"] / 1e3, color="r", ls=":", lw=0.8)
+    ax.set_xlabel("LUT (thousands, da4ml estimate; dotted: VU9P)")
+    ax.set_ylabel("argmax agreement with float torch (dashed: 99%)")
+    ax.set_title("JetFormer.tiny on the latency route (marker size: DSP; x: Python-model subset)", fontsize=9)
+    fig.tight_layout()
+    path = RESULTS / "fixed_latency.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", type=Path, default=Path("out/bench-fixed"))
     ap.add_argument("--plot-only", action="store_true", help="redraw fixed.png from bench/results/fixed.json")
+    ap.add_argument("--latency", action="store_true",
+                    help="the latency route (target='rtl', schedule='latency') instead: bench/results/fixed_latency.*; "
+                         "reuses the checkpoint a full run left in --out")
     a = ap.parse_args(argv)
+    if a.latency:
+        name = "fixed_latency-quick" if a.quick else "fixed_latency"
+
+        def save(d):
+            write_results(name, d, latency_markdown(d))
+            if not a.quick:
+                latency_plot(d)
+
+        d = run_latency(a.quick, a.out, partial=save)
+        print(latency_markdown(d))
+        return
     if a.plot_only:
         import json
 

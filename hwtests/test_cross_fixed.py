@@ -10,6 +10,7 @@ infinity, so each quantised step errs by less than one eps, RND by at most half 
 - linear / matmul / bmm with a ``T`` accumulator of K terms: |y - torch| < K * eps (each ``acc +=``
   quantises the exact product-sum once), if no value leaves the type's range (the draws keep to it);
 - relu, concat, slice, select: exact (bound 0);
+- batchnorm with constant statistics: one quantisation of an exact multiply-add (bound eps);
 - the linear -> relu -> linear chain: the first linear's bound, carried through the second
   linear's weights, plus the second linear's own: K1 * eps * sum|W2| + K2 * eps.
 """
@@ -103,6 +104,37 @@ def test_fixed_relu_concat_slice_select(data, T, backends, tmp_path_factory):
           torch.cat([tA, tB], 1).numpy(), 0.0)
     close(run_all(allo_ext.customize(K.slice(T, (1, 2, 3), 2, 1, 3)), backends, (A,), d), tA[:, :, 1:3].numpy(), 0.0)
     close(run_all(allo_ext.customize(K.select(T, (1, 2, 3), 1, 1)), backends, (A,), d), tA[:, 1].numpy(), 0.0)
+
+
+BN_LAYOUTS = {  # kernel factory, x shape, broadcast shape of a per-channel vector
+    "2d": (lambda T, S: K.batchnorm1d_2d(T, 2, 3, acc=S, const_scale=True), (2, 3), (1, 3)),
+    "3d": (lambda T, S: K.batchnorm1d_3d(T, 1, 3, 2, acc=S, const_scale=True), (1, 3, 2), (1, 3, 1)),
+    "channels_last": (lambda T, S: K.batchnorm_channels_last(T, 1, 2, 3, acc=S, const_scale=True), (1, 2, 3),
+                      (1, 1, 3)),
+}
+
+
+@pytest.mark.parametrize("layout", sorted(BN_LAYOUTS))
+@settings(max_examples=2)
+@given(data=st.data(), T=fixed_types())
+def test_fixed_batchnorm_constant_statistics(data, T, layout, backends, tmp_path_factory):
+    """BatchNorm with constant statistics, the form hardware has: the per-channel scale
+    gamma/sqrt(var+eps) is an input of the wide type S (the frontend computes it at compile time), and
+    (x - mean) * scale + beta is exact until it is stored into T: one quantisation, bound eps(T), if
+    the value stays in T's range. Scales drawn up to 4 in magnitude and down to S's last bit."""
+    from hypothesis import assume
+
+    S = Fixed(32, 20)
+    make, shape, bshape = BN_LAYOUTS[layout]
+    X = data.draw(reals(T, shape, 3))
+    mean, beta = data.draw(reals(T, (3,), 3)), data.draw(reals(T, (3,), 3))
+    scale = data.draw(reals(S, (3,), S.bits - S.frac - 1 - 2))
+    want = (torch.from_numpy(X) - torch.from_numpy(mean).reshape(bshape)) * torch.from_numpy(scale).reshape(bshape) \
+        + torch.from_numpy(beta).reshape(bshape)
+    assume(float(want.abs().max()) < T.max)  # the bound assumes no overflow
+    res = run_all(allo_ext.customize(make(T, S)), backends, (X, scale, beta, mean),
+                  tmp_path_factory.mktemp("fbn"))
+    close(res, want.numpy(), eps(T))
 
 
 def mlp_chain(T, M, K0, K1, K2):

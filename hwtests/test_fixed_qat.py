@@ -1,6 +1,7 @@
 """Fixed-point QAT (allo_ext/compress/fixed_qat.py) is bit-exact with what the compiler builds.
 
-- The torch rounding (``quantize_value``) against the independent ap_fixed model (hwtests/ap_model.py)
+- The torch rounding (``quantize_value``) and the numpy one (``lang.fixed.quantize``), one table on two
+  array modules, against the independent ap_fixed model (hwtests/ap_model.py)
   for every quantisation and overflow mode, at ties, range edges and far outside the range.
 - The fake-quantised forward against ``from_pytorch(..., target="llvm", precision=...)`` on MLPs
   (BatchNorm folded and unfolded, softmax and log_softmax, per-layer types, wide accumulators, every
@@ -21,6 +22,7 @@ from allo_ext import Fixed
 from allo_ext.compress import fixed_qat
 from allo_ext.compress.fixed_qat import FixedFakeQuant, fake_quant, quantize_value
 from allo_ext.frontend.compile import from_pytorch
+from allo_ext.lang import fixed as fx
 from allo_ext.lang.types import O_MODES, Q_MODES
 
 import ap_model as ap  # hwtests/ap_model.py (pytest puts this directory on sys.path)
@@ -43,9 +45,12 @@ def test_quantize_value_matches_ap_model(bits, frac, signed, q, o, seed):
         [ours.min, ours.max, ours.min - step / 2, ours.max + step / 2, 0.0, -step / 2, step / 2],
         rng.normal(0, 2.0 ** (bits - frac + 2), 8),  # far outside
     ])
-    got = quantize_value(torch.from_numpy(vals), ours).numpy()
     want = np.array([float(t.value(ap.quantise(Fraction(float(v)), t))) for v in vals])
-    assert np.array_equal(got, want), (ours, vals[got != want], got[got != want], want[got != want])
+    # the torch rounding of QAT and the numpy rounding of the compiled kernels' interfaces are one
+    # table (lang.fixed.round_scaled) run on two array modules: both must match the model
+    for name, got in (("torch", quantize_value(torch.from_numpy(vals), ours).numpy()),
+                      ("numpy", fx.dequantize(fx.quantize(vals, ours), ours))):
+        assert np.array_equal(got, want), (name, ours, vals[got != want], got[got != want], want[got != want])
 
 
 def test_fake_quant_passes_the_gradient_straight_through():

@@ -337,3 +337,36 @@ def test_loop_carried_values_are_refused():
     }""")
     with ctx, pytest.raises(EmitError, match="iter_args"):
         emit_module(mod, "k")
+
+
+def test_unsigned_index_compare_is_unsigned_in_cpp(tmp_path):
+    # `cmpi ult` on index values is how a bounds check folds (0 <= i < n); printed as a signed compare,
+    # a negative index would pass it. Compiled with g++ and run, so the C++ semantics are checked.
+    import subprocess
+
+    from allo_ext.backends.hls.csim import find_compiler
+
+    ctx, mod = _parse("""
+    func.func @k(%x: memref<4xi32>, %y: memref<4xi1>) {
+      %n = arith.constant 4 : index
+      affine.for %i = 0 to 4 {
+        %v = affine.load %x[%i] : memref<4xi32>
+        %j = arith.index_cast %v : i32 to index
+        %c = arith.cmpi ult, %j, %n : index
+        affine.store %c, %y[%i] : memref<4xi1>
+      }
+      return
+    }""")
+    with ctx:
+        hls = emit_module(mod, "k")
+    (tmp_path / "kernel.h").write_text(hls.header)
+    (tmp_path / "kernel.cpp").write_text(hls.code)
+    (tmp_path / "main.cpp").write_text(
+        '#include "kernel.h"\n#include <cstdio>\n'
+        "int main() { const int32_t x[4] = {-1, 0, 3, 4}; bool y[4] = {true, false, false, true};\n"
+        '  k(x, y); for (int i = 0; i < 4; i++) std::printf("%d", (int)y[i]); return 0; }\n')
+    exe = tmp_path / "run"
+    subprocess.run([find_compiler(), "-std=c++17", "-o", str(exe), "kernel.cpp", "main.cpp"], cwd=tmp_path,
+                   check=True, capture_output=True)
+    out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
+    assert out == "0110"  # -1 seen unsigned is the largest index: not below 4

@@ -169,7 +169,8 @@ def test_table_shows_every_row_and_reason(model_and_data, monkeypatch, tmp_path)
 def test_rtl_row_is_fixed_point_bit_identical_to_csim(monkeypatch):
     """The rtl row simulates the model at ap_fixed<16,6> on the first RTL_JETS jets and passes only if
     csim at the same precision gives the same bits; a backend that differs by one LSB is a mismatch.
-    (A small particle MLP: the whole JetFormer-tiny costs minutes of Icarus per jet.)"""
+    (A small particle MLP, streamed through the latency route's pipeline in Icarus; the whole
+    JetFormer-tiny in Verilator is under ``slow`` in tests/test_latency_rtl.py.)"""
     import allo_ext.verify as V
     from allo_ext.models import ParticleMLP
 
@@ -180,6 +181,7 @@ def test_rtl_row_is_fixed_point_bit_identical_to_csim(monkeypatch):
     row = verify(model, X, None, backends=["rtl"])[1]
     assert row.status == "ok" and row.n == 2, row
     assert "bit-identical" in row.message and "ap_fixed<16,6>" in row.message and "cycles" in row.message
+    assert "latency route" in row.message and "II=1" in row.message
     assert row.max_abs_err < 0.1 and row.argmax_agreement is not None
 
     real = V._FixedPoint.__init__

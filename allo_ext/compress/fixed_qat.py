@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from ..lang.errors import AlloError
+from ..lang.fixed import round_scaled
 from ..lang.types import DType, Fixed
 
 aten = torch.ops.aten
@@ -50,46 +51,12 @@ EXACT_BITS = 53  # float64's significand
 def quantize_value(x: torch.Tensor, t: Fixed) -> torch.Tensor:
     """``x`` (float64) converted to ``t`` with its quantisation and overflow modes, as a float64 value.
 
-    The same rules as ``allo_ext.lang.fixed.quantize`` (ap_fixed's double constructor), written in
-    torch so it runs inside autograd graphs: torch's own fake_quantize ops round half to even, clamp
+    The rules of ``allo_ext.lang.fixed.quantize`` (ap_fixed's double constructor), the same code
+    (``round_scaled``) run on torch tensors: torch's own fake_quantize ops round half to even, clamp
     instead of wrapping and compute in float32, none of which is what the compiler does."""
     x = torch.nan_to_num(x.to(torch.float64), nan=0.0)
     y = torch.ldexp(x, torch.tensor(float(t.frac), dtype=torch.float64))
-    fl = torch.floor(y)
-    rem = y - fl
-    tie = rem == 0.5
-    q = t.q
-    if q == "TRN":
-        r = fl
-    elif q == "TRN_ZERO":
-        r = torch.where((y < 0) & (rem > 0), fl + 1, fl)
-    elif q == "RND":
-        r = torch.where(rem >= 0.5, fl + 1, fl)
-    elif q == "RND_ZERO":
-        r = torch.where((rem > 0.5) | (tie & (y < 0)), fl + 1, fl)
-    elif q == "RND_MIN_INF":
-        r = torch.where(rem > 0.5, fl + 1, fl)
-    elif q == "RND_INF":
-        r = torch.where((rem > 0.5) | (tie & (y > 0)), fl + 1, fl)
-    elif q == "RND_CONV":
-        odd = torch.fmod(fl, 2) != 0
-        r = torch.where((rem > 0.5) | (tie & odd), fl + 1, fl)
-    else:
-        raise ValueError(f"unknown quantisation mode {q!r}")
-    lo, hi, span = float(t.raw_min), float(t.raw_max), 2.0 ** t.bits
-    o = t.o
-    if o == "WRAP":
-        r = torch.fmod(r, span)
-        r = torch.where(r < lo, r + span, r)
-        r = torch.where(r > hi, r - span, r)
-    elif o == "SAT":
-        r = torch.clamp(r, lo, hi)
-    elif o == "SAT_ZERO":
-        r = torch.where((r < lo) | (r > hi), torch.zeros_like(r), r)
-    elif o == "SAT_SYM":
-        r = torch.clamp(r, -hi if t.signed else lo, hi)
-    else:
-        raise ValueError(f"unknown overflow mode {o!r}")
+    r = round_scaled(y, t, xp=torch)
     return torch.ldexp(r, torch.tensor(float(-t.frac), dtype=torch.float64))
 
 

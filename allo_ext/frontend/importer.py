@@ -212,6 +212,16 @@ def rewrite_graph(graph: torch.fx.Graph, consts: dict) -> None:
     fold_batchnorm_into_linear(graph, consts)
 
 
+def resolve_precision(precision, graph: torch.fx.Graph, consts: dict):
+    """``rewrite_graph``, then ``precision=`` resolved against the node names after it: a fused BatchNorm
+    is a new node that precision= may name, and a key naming a node the rewrites removed is an error.
+    Every importer (MLIR and the latency route's tracer) resolves types here, so they agree."""
+    before = {n.name for n in graph.nodes}
+    rewrite_graph(graph, consts)
+    after = [n.name for n in graph.nodes]
+    return make_precision(precision, after, graph=graph, removed=before - set(after))
+
+
 class GraphImporter:
     """Walks one exported program and emits the top function into ``mb``."""
 
@@ -224,19 +234,14 @@ class GraphImporter:
         self.ctx = LoweringContext(self.mb, target=target, precision=make_precision(precision, names))
         self.top_name = top_name
 
-    def _constants(self) -> dict:  # StaticGraphImporter (the latency route) reads them this way
-        return graph_constants(self.ep)
-
     def run(self):
         graph = self.ep.graph
         consts = graph_constants(self.ep)
-        rewrite_graph(graph, consts)
+        self.ctx.precision = resolve_precision(self.precision, graph, consts)
         if self.ctx.target == "llvm" and self.precision is None:
             from .fusion import fuse_attention_heads
 
             fuse_attention_heads(graph)  # the CPU's vectorised attention (kernels/nn/attention.py)
-        # node names after the rewrites: a fused BatchNorm is a new node that precision= may name
-        self.ctx.precision = make_precision(self.precision, [n.name for n in graph.nodes])
         user_inputs = [n for n in graph.nodes if n.op == "placeholder" and n.name not in consts]
         # Every tensor is computed in float32 (bools as 0/1, integers exactly up to 2**24), inputs and
         # outputs too; CompiledModel converts at the boundary. With fixed point (precision=), float inputs

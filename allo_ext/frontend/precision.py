@@ -9,7 +9,10 @@
   channels-last BatchNorm is ``batch_norm_channels_last_default*``, a BatchNorm folded into a linear
   is gone; ``allo_ext.quant.calibrate`` reports them)
   or op kinds (``"linear"``, ``"softmax"``, ``"bmm"``: the aten op without namespace and overload),
-  each giving the type of that node's output (and weights). A node name wins over an op kind.
+  each giving the type of that node's output (and weights). A node name wins over an op kind. A key
+  that is neither (a typo, or the name of a node the rewrites removed) is an error naming the nodes
+  that exist: it would otherwise type nothing, silently. Every importer (llvm/csim/handshake rtl and
+  the latency route's da4ml tracer) resolves the dict in ``importer.resolve_precision``, after the rewrites.
 
 Where a node reads a tensor of another type, a conversion (quantised with the destination's modes)
 is inserted in front of it.
@@ -54,7 +57,11 @@ def op_kind(target) -> str:
     return str(getattr(target, "__name__", target)).lstrip("_")
 
 
-def make_precision(p, node_names=()) -> Precision:
+def make_precision(p, node_names=(), graph=None, removed=()) -> Precision:
+    """``node_names``: the names a key may give. With ``graph`` (the graph after the importer's rewrites)
+    the keys are checked: a key that is neither a node of ``graph`` nor an op kind (of a node in it, or of
+    an aten/allo_ext op) is refused, naming the nodes that exist; ``removed`` are the names the rewrites
+    took away (folded or fused nodes), which get their own message."""
     if p is None:
         return Precision()
     if isinstance(p, Precision):
@@ -75,8 +82,40 @@ def make_precision(p, node_names=()) -> Precision:
         elif k in names:
             out.by_node[k] = t
         else:
+            if graph is not None:
+                _check_kind(k, graph, set(removed))
             out.by_kind[k] = t
     return out
+
+
+def _check_kind(k, graph, removed: set):
+    """A dict key that names no node must be an op kind; else it is a typo or a node the rewrites took away,
+    and treating it as an op kind would silently type nothing."""
+    import torch
+
+    computed = [n for n in graph.nodes if n.op == "call_function"]
+    kinds = {op_kind(n.target) for n in computed}
+    if k in kinds:
+        return
+    if k not in removed:
+        for ns in (torch.ops.aten, torch.ops.allo_ext):
+            try:
+                getattr(ns, k)
+                return  # an op kind this graph does not use (one dict for several models)
+            except (AttributeError, RuntimeError):
+                pass
+    import difflib
+
+    names = [n.name for n in graph.nodes if n.op in ("call_function", "placeholder")]
+    close = difflib.get_close_matches(k, names, n=4, cutoff=0.6)
+    why = ("names a node the importer's rewrites removed (a BatchNorm folded into a neighbouring linear, whose "
+           "node then carries the norm's output, or a transpose-BatchNorm-transpose fused into one "
+           "'batch_norm_channels_last_default*' node)" if k in removed else
+           "is neither a node of the compiled graph nor an op kind")
+    raise AlloError(f"precision[{k!r}] {why}; "
+                    + (f"closest nodes: {', '.join(close)}; " if close else "")
+                    + f"nodes that exist: {', '.join(names)}; op kinds: {', '.join(sorted(kinds))}. "
+                    "allo_ext.quant.calibrate(model, x).types lists the nodes as compiled")
 
 
 def _read(v, what):

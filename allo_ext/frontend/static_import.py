@@ -12,8 +12,7 @@ from torch_mlir import ir
 from ..lang.errors import AlloError
 from ..lang.module import ModuleBuilder
 from ..lang.values import Buffer
-from .importer import GraphImporter
-from .precision import make_precision
+from .importer import GraphImporter, graph_constants, resolve_precision
 
 
 @dataclass
@@ -30,17 +29,15 @@ class StaticGraphImporter(GraphImporter):
         """``make_sink(precision)`` returns the context the lowerings call kernels on."""
         self.ep = ep
         self.mb = ModuleBuilder()  # the lowerings open MLIR locations; no function is built in it
-        names = [n.name for n in ep.graph.nodes]
-        self.ctx = make_sink(make_precision(precision, names))
+        self.precision = precision
+        self.make_sink = make_sink
         self.top_name = "forward"
 
     def run(self) -> TracedGraph:
-        from .fusion import fold_batchnorm_into_linear, fuse_channels_last_batchnorm
-
         graph = self.ep.graph
-        fuse_channels_last_batchnorm(graph)
-        consts = self._constants()
-        fold_batchnorm_into_linear(graph, consts)
+        consts = graph_constants(self.ep)
+        # types resolved after the rewrites, as GraphImporter does: fused BatchNorms get theirs
+        self.ctx = self.make_sink(resolve_precision(self.precision, graph, consts))
         user_inputs = [n for n in graph.nodes if n.op == "placeholder" and n.name not in consts]
         env: dict = dict(consts)
         inputs = []

@@ -123,42 +123,56 @@ def quantize(x, t: Fixed) -> np.ndarray:
     # x * 2**frac is exact (a power-of-two scaling), barring overflow to inf for absurd frac
     y = np.ldexp(np.nan_to_num(x, nan=0.0, posinf=np.finfo(np.float64).max, neginf=-np.finfo(np.float64).max),
                  t.frac)
-    fl = np.floor(y)
-    rem = y - fl  # exact: fl and y share their exponent range
+    r = round_scaled(y, t)
+    if t.bits <= 53:
+        return r.astype(np.int64)
+    return np.vectorize(lambda v: int(v), otypes=[object])(r) if r.ndim else np.asarray(int(r), dtype=object)
+
+
+def round_scaled(y, t: Fixed, xp=np):
+    """The raw integer, as a float array of ``xp``, of ``y = x * 2**frac`` in ``t`` with its
+    quantisation and overflow modes (the rules of ap_fixed's double constructor).
+
+    ``xp`` is the array module: numpy here, torch in ``compress.fixed_qat`` (which needs the rounding
+    inside autograd graphs); one table serves both because they spell floor/where/fmod/clip alike.
+    Exact while the values fit float64's 53-bit significand: ``floor`` and ``y - floor(y)`` of a
+    float64 are exact, and so are ``fmod`` by and additions of a power of two in that range."""
+    fl = xp.floor(y)
+    rem = y - fl
     tie = rem == 0.5
     q = t.q
     if q == "TRN":
         r = fl
     elif q == "TRN_ZERO":
-        r = np.where((y < 0) & (rem > 0), fl + 1, fl)
+        r = xp.where((y < 0) & (rem > 0), fl + 1, fl)
     elif q == "RND":
-        r = np.where(rem >= 0.5, fl + 1, fl)
+        r = xp.where(rem >= 0.5, fl + 1, fl)
     elif q == "RND_ZERO":
-        r = np.where((rem > 0.5) | (tie & (y < 0)), fl + 1, fl)
+        r = xp.where((rem > 0.5) | (tie & (y < 0)), fl + 1, fl)
     elif q == "RND_MIN_INF":
-        r = np.where(rem > 0.5, fl + 1, fl)
+        r = xp.where(rem > 0.5, fl + 1, fl)
     elif q == "RND_INF":
-        r = np.where((rem > 0.5) | (tie & (y > 0)), fl + 1, fl)
+        r = xp.where((rem > 0.5) | (tie & (y > 0)), fl + 1, fl)
     elif q == "RND_CONV":
-        odd = np.fmod(fl, 2) != 0
-        r = np.where((rem > 0.5) | (tie & odd), fl + 1, fl)
+        odd = xp.fmod(fl, 2) != 0
+        r = xp.where((rem > 0.5) | (tie & odd), fl + 1, fl)
     else:
-        raise ValueError(q)
-    lo, hi = float(t.raw_min), float(t.raw_max)
+        raise ValueError(f"{t}: unknown quantisation mode {q!r}")
+    lo, hi, span = float(t.raw_min), float(t.raw_max), 2.0 ** t.bits
     o = t.o
     if o == "WRAP":
-        r = np.fmod(r, 2.0 ** t.bits)  # exact; then into the two's complement range
-        r = np.where(r < lo, r + 2.0 ** t.bits, r)
-        r = np.where(r > hi, r - 2.0 ** t.bits, r)
+        r = xp.fmod(r, span)  # exact; then into the two's complement range
+        r = xp.where(r < lo, r + span, r)
+        r = xp.where(r > hi, r - span, r)
     elif o == "SAT":
-        r = np.clip(r, lo, hi)
+        r = xp.clip(r, lo, hi)
     elif o == "SAT_ZERO":
-        r = np.where((r < lo) | (r > hi), 0.0, r)
+        r = xp.where((r < lo) | (r > hi), r * 0, r)
     elif o == "SAT_SYM":
-        r = np.clip(r, -hi if t.signed else lo, hi)
-    if t.bits <= 53:
-        return r.astype(np.int64)
-    return np.vectorize(lambda v: int(v), otypes=[object])(r) if r.ndim else np.asarray(int(r), dtype=object)
+        r = xp.clip(r, -hi if t.signed else lo, hi)
+    else:
+        raise ValueError(f"{t}: unknown overflow mode {o!r}")
+    return r
 
 
 def dequantize(raw, t: Fixed) -> np.ndarray:

@@ -168,7 +168,9 @@ def scalar_ctype(t: ir.Type, needs: Needs, unsigned: bool = False) -> str:
     if s == "f64":
         return "double"
     if s == "index":
-        return "int"
+        # index values are printed as int; unsigned predicates (cmpi ult, divui, ...) on them need the
+        # unsigned view, or a negative index would compare as small.
+        return "unsigned" if unsigned else "int"
     w = int_bits(t)
     if w is not None:
         if w == 1:

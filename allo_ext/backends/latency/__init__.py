@@ -17,6 +17,8 @@ Knobs that trade resources for cycles:
   table products), which the Verilog leaves to the synthesis tool as ``a * b`` and Vivado maps to a
   DSP48E2 (about 3 ns combinational, i.e. 3 adder levels); ``None`` keeps da4ml's own model of a LUT
   array multiplier (one adder level per bit of the narrower operand: 16 for 16-bit operands).
+- ``simulator``: "icarus", "verilator" or "auto" (default: Verilator above 1.5 MB of Verilog, where
+  Icarus's elaboration time grows quadratically; see ``sim.py``).
 - ``reuse_factor`` (hls4ml's name): only 1 (fully parallel, II = 1); da4ml does not time-multiplex.
 """
 from __future__ import annotations
@@ -65,7 +67,7 @@ def trace_graph(ep, precision, hard_dc: int = -1, delay: float = 5.0, dsp_delay:
 
 def build_latency(ep, precision, delay: float = 5.0, clock_ns: float = 5.0, hard_dc: int = -1,
                   dsp_delay: float | None = 3.0, reuse_factor: int = 1, name: str = "forward",
-                  cache_dir=None) -> LatencyDesign:
+                  cache_dir=None, simulator: str = "auto") -> LatencyDesign:
     import numpy as np
     from da4ml.trace import comb_trace, to_pipeline
 
@@ -84,4 +86,4 @@ def build_latency(ep, precision, delay: float = 5.0, clock_ns: float = 5.0, hard
     pipe = to_pipeline(comb, float(delay), verbose=False)
     t_pipe = time.perf_counter() - t0
     return LatencyDesign(graph, comb, pipe, name, float(delay), float(clock_ns), cache_dir=cache_dir,
-                         trace_s=t_trace, pipeline_s=t_pipe)
+                         trace_s=t_trace, pipeline_s=t_pipe, simulator=simulator)

@@ -1,11 +1,11 @@
 """LatencyDesign: a traced model pipelined by da4ml, as a numpy callable simulated in RTL.
 
 - ``design(x)`` quantises the float inputs into the input type (its modes, as llvm and csim do),
-  streams the items through the Verilog one per clock in Icarus and returns the outputs' values
-  (float64, exact), shaped like the model's.
-- ``.cycles``: clocks from an item at the input ports to its result at the output ports, measured in
-  the last simulation (before any, the pipeline's register count, which the simulation confirms);
-  ``.ii`` = 1 (a new item every clock).
+  streams the items through the Verilog one per clock (Icarus, or Verilator for large designs:
+  ``simulator=``) and returns the outputs' values (float64, exact), shaped like the model's.
+- ``.cycles``: clocks from an input at the ports to its result at the output ports, measured by the
+  testbench in the last simulation (``sim.measure``; before any, the pipeline's register count, which
+  the simulation checks); ``.ii`` = 1 (a new item every clock, all of them streamed in one run).
 - ``.resources``: da4ml's estimate (LUT, FF) and the DSPs its multipliers need.
 - ``.predict(x)``: da4ml's own bit-exact software model of the same trace (fast, for large sets).
 - ``.write(dir)``: the Verilog project (sources, table files, Vivado build script, testbench).
@@ -15,13 +15,14 @@ from __future__ import annotations
 import math
 import re
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
 from ...lang import fixed as fx
 from ...lang.errors import AlloError, CallError
-from .sim import IcarusPipeline
+from .sim import AUTO_VERILATOR_BYTES, SIMULATORS, PipelineSim, measure
 
 MARKER = ".allo-ext-latency"
 VU9P = "xcvu9p-flga2104-2L-e"
@@ -58,7 +59,12 @@ def _for_icarus(text: str) -> str:
 
 class LatencyDesign:
     def __init__(self, graph, comb, pipe, name: str, delay: float, clock_ns: float, cache_dir=None,
-                 trace_s: float = 0.0, pipeline_s: float = 0.0):
+                 trace_s: float = 0.0, pipeline_s: float = 0.0, simulator: str = "auto"):
+        if simulator not in SIMULATORS + ("auto",):
+            raise AlloError(f"latency route: simulator={simulator!r}; choose 'icarus', 'verilator' or 'auto' "
+                            f"(Verilator above {AUTO_VERILATOR_BYTES // 1000} KB of Verilog)")
+        self.simulator_choice = simulator
+        self.sim_timeout = None  # seconds per simulation run (allo_ext.verify sets it), None: no limit
         self.graph = graph
         self.comb = comb
         self.pipe = pipe
@@ -189,10 +195,17 @@ class LatencyDesign:
         return outs[0] if len(outs) == 1 else tuple(outs)
 
     # ------------------------------------------------------------------ run
-    def simulator(self) -> IcarusPipeline:
+    def simulator(self) -> PipelineSim:
+        """The built simulation (cached by content): Icarus, Verilator, or by size with ``"auto"``."""
         if self._sim is None:
             src, mem = self._sources()
-            self._sim = IcarusPipeline(src, mem, self.name, self.w_in, self.w_out, cache_dir=self.cache_dir)
+            which = self.simulator_choice
+            if which == "auto":
+                which = "verilator" if sum(len(v) for v in src.values()) > AUTO_VERILATOR_BYTES else "icarus"
+            t0 = time.perf_counter()
+            self._sim = PipelineSim(src, mem, self.name, self.w_in, self.w_out, cache_dir=self.cache_dir,
+                                    simulator=which)
+            self.timings["sim_build_s"] = time.perf_counter() - t0
         return self._sim
 
     def __call__(self, *xs):
@@ -201,19 +214,12 @@ class LatencyDesign:
             return self._shape_outputs(np.zeros((0, len(self.out_kifs))), 0)
         raw = self._raw_inputs(arrs, n)
         words = [self._pack(raw[r]) for r in range(n)]
-        extra = self.stages + 4
-        samples = self.simulator().run(words, self.w_in, extra=extra)
-        defined = [not any(c in s.lower() for c in "xz") for s in samples]
-        if True not in defined:
-            raise AlloError("latency route: the simulated pipeline never produced a defined output")
-        first = defined.index(True)
-        got = samples[first:first + n]
-        if len(got) != n or not all(defined[first:first + n]):
-            raise AlloError(f"latency route: expected {n} defined outputs from clock {first}, the simulation gave "
-                            f"{sum(defined[first:first + n])}")
-        if any(defined[first + n:]):
-            raise AlloError("latency route: the pipeline produced more outputs than items were fed")
-        self.last_cycles = first + 1
+        warm = 2 * (self.stages + 1) + 16  # sized from da4ml's count; measure() checks it was long enough
+        sim = self.simulator()
+        t0 = time.perf_counter()
+        samples = sim.run(words, self.w_in, warm=warm, timeout=self.sim_timeout)
+        self.timings["sim_run_s"] = time.perf_counter() - t0
+        self.last_cycles, got = measure(samples, warm, n, sim.simulator)
         self.cycles = self.last_cycles
         flat = np.array([self._unpack(int(s, 16)) for s in got], dtype=np.float64)
         return self._shape_outputs(flat, n)
@@ -225,8 +231,30 @@ class LatencyDesign:
         for a, t in zip(arrs, self.in_types):
             vals.append(np.asarray(t(np.asarray(a, dtype=np.float64)), dtype=np.float64).reshape(n, -1))
         data = np.concatenate(vals, axis=1)
-        flat = np.asarray(self.comb.predict(data), dtype=np.float64).reshape(n, -1)
+        try:
+            flat = self.comb.predict(data)
+        except RuntimeError as e:
+            if "Unsupported" not in str(e):
+                raise
+            flat = self._predict_python(data)
+        flat = np.asarray(flat, dtype=np.float64).reshape(n, -1)
         return self._shape_outputs(flat, n)
+
+    def _predict_python(self, data: np.ndarray, progress: bool = True) -> np.ndarray:
+        """da4ml's Python interpreter of the same ops, one item at a time (about 0.3 s an item for
+        JetFormer.tiny). Its C++ interpreter refuses some multiplexer operand alignments, which
+        saturating (AP_SAT) conversions of values narrower than their type produce (da4ml 0.6:
+        "Unsupported msb_mux shift configuration"); the Verilog and the Python model have them."""
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        out = np.empty((data.shape[0], self.comb.shape[1]), dtype=np.float64)
+        with Progress(TextColumn("[bold]latency route: da4ml Python model"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), disable=not progress or data.shape[0] < 20, transient=True) as bar:
+            task = bar.add_task("items", total=data.shape[0])
+            for r in range(data.shape[0]):
+                out[r] = np.asarray(self.comb(data[r]), dtype=np.float64)
+                bar.advance(task)
+        return out
 
     def report(self) -> dict:
         return {"cycles": self.cycles, "ii": self.ii, "clock_ns": self.clock_ns,

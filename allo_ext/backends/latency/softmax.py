@@ -28,8 +28,11 @@ def _values(tab) -> np.ndarray:
 def _lookup(v, entry):
     """``entry(t)`` for every value ``t`` (an integer) that da4ml says ``v`` can hold, as one ROM."""
     lo, hi, step = float(v.low), float(v.high), float(v.step)
-    assert step == 1.0, step
-    idx = np.arange(int(round(lo)), int(round(hi)) + 1)
+    # the fields are integers; a step of 2**s > 1 means the type feeding them has fewer fraction bits than
+    # the table resolves (a calibrated narrow type): only every 2**s-th entry can be read
+    if step < 1 or step != round(step):
+        raise AssertionError(f"table index {v} is not integer-valued (step {step})")
+    idx = np.arange(int(round(lo)), int(round(hi)) + 1, int(round(step)))
     table = np.array([entry(int(t)) for t in idx], dtype=np.float64)
     if len(table) == 1:
         return float(table[0])
