@@ -21,8 +21,11 @@ Ratios are peer time / our time (> 1: we are faster). Also recorded: compile tim
 difference of each runtime's output to torch eager.
 
     python -m bench.frontend [--quick] [--repeat 20] [--models tiny hls4ml150] [--cold]
+                             [--peers IREE ...] [--batches 1 1024]
 
-Writes bench/results/frontend.{json,md,png} (``--quick``: frontend-quick.*).
+Writes bench/results/frontend.{json,md,png} (``--quick``: frontend-quick.*; a subset of peers or
+other batches: frontend-<peers>-B<batches>.*, so the full table is never overwritten by a partial
+run). ``--peers IREE`` is the quick check of the 1.5x target: ours and IREE only, interleaved.
 """
 from __future__ import annotations
 
@@ -192,7 +195,8 @@ def _interleaved(fns: dict, x: np.ndarray, repeat: int, inner: int) -> dict:
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
-def run(models: list[str], batches: list[int], repeat: int, inner: int, progress=print, cold: bool = False) -> dict:
+def run(models: list[str], batches: list[int], repeat: int, inner: int, progress=print, cold: bool = False,
+        peers: list[str] | None = None) -> dict:
     rows, notes = [], []
     for kind in models:
         label, n = MODELS[kind]
@@ -205,6 +209,8 @@ def run(models: list[str], batches: list[int], repeat: int, inner: int, progress
         fns = {k: f for k, (f, _) in got.items()}
         compile_s = {k: c for k, (_, c) in got.items()}
         for peer, build in PEERS.items():
+            if peers is not None and peer not in peers:
+                continue
             progress(f"[{label}] compiling {peer}")
             try:
                 got = build(m, n, batches)
@@ -302,15 +308,21 @@ def main(argv=None):
     ap.add_argument("--inner", type=int, default=20, help="calls per sample at small batches")
     ap.add_argument("--models", nargs="+", choices=sorted(MODELS), default=["tiny"])
     ap.add_argument("--cold", action="store_true", help="also time our compile in a fresh process")
+    ap.add_argument("--peers", nargs="+", choices=sorted(PEERS), default=None,
+                    help="time only these peers next to ours (default: all)")
+    ap.add_argument("--batches", nargs="+", type=int, default=None, help="batch sizes (default: 1 1024)")
     args = ap.parse_args(argv)
     from rich.console import Console
 
     console = Console(stderr=True)
-    batches = [1, 256] if args.quick else [1, 1024]
+    batches = args.batches or ([1, 256] if args.quick else [1, 1024])
     data = run(args.models, batches, 3 if args.quick else args.repeat, args.inner,
-               progress=lambda s: console.log(s), cold=args.cold)
+               progress=lambda s: console.log(s), cold=args.cold, peers=args.peers)
     md = to_markdown(data)
     name = "frontend-quick" if args.quick else "frontend"
+    if args.peers is not None or args.batches is not None:
+        tag = "-".join(p.split()[0].replace(".", "").lower() for p in (args.peers or sorted(PEERS)))
+        name = f"{name}-{tag}-B{'-'.join(map(str, batches))}"
     js, mdp = write_results(name, data, md)
     rows = data["rows"]
     series = {}

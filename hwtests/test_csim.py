@@ -53,6 +53,14 @@ def sdpa_attention(X, Wq, Wk, Wv, Wo, bo, H):
     return F.linear(o, T(Wo), T(bo))
 
 
+def heads_attention(q, k, v, H, scale):
+    """softmax(q k^T * scale) v per head; q (B, L, C), k and v (B, S, C), head h = channels h*D..."""
+    B, L, C = q.shape
+    split = lambda t: T(t).view(B, t.shape[1], H, C // H).transpose(1, 2)  # noqa: E731
+    p = torch.softmax(split(q) @ split(k).transpose(-2, -1) * scale, dim=-1)
+    return (p @ split(v)).transpose(1, 2).reshape(B, L, C)
+
+
 def linformer(X, Wq, Wk, Wv, E, Fm, Wo, bo, H):
     """Keys and values projected along the sequence (k' = E k, v' = F v), then scaled dot product."""
     B, L, C = X.shape
@@ -113,6 +121,11 @@ CASES = {
     "gelu": Case(lambda: K.gelu(float32, (2, 5)), lambda r: (randn(r, 2, 5, scale=2.0),), lambda x: F.gelu(T(x))),
     "softmax": Case(lambda: K.softmax(float32, (3, 4)), lambda r: (randn(r, 3, 4, scale=3.0),),
                     lambda x: F.softmax(T(x), dim=-1)),
+    "softmax_lanes": Case(lambda: K.softmax_lanes(float32, 8, 3), lambda r: (randn(r, 8, 3, scale=3.0),),
+                          lambda x: F.softmax(T(x), dim=-1)),
+    "attention_lanes": Case(lambda: K.attention_lanes(float32, 8, 3, 2, 4, 2, 0.5),
+                            lambda r: (randn(r, 8, 3, 4, scale=2.0), randn(r, 8, 2, 4, scale=2.0), randn(r, 8, 2, 4)),
+                            lambda q, k, v: heads_attention(q, k, v, 2, 0.5)),
     "log_softmax": Case(lambda: K.log_softmax(float32, (3, 4), dim=0), lambda r: (randn(r, 3, 4, scale=3.0),),
                         lambda x: F.log_softmax(T(x), dim=0)),
     "attention": Case(lambda: K.attention(float32, 2, 3, 4, 2),

@@ -42,6 +42,36 @@ def test_llvm_row_matches_torch(model_and_data):
     assert llvm.build_s > 0 and llvm.run_s > 0
 
 
+def test_llvm_run_time_excludes_lazy_compiles(model_and_data):
+    """13 jets run modules for 8, 4 and 1 jets, compiled on first use: those compiles (made slow
+    here on purpose) count as build time, and run_s (the jets/s column) times warm modules only."""
+    import time
+
+    from allo_ext.verify import _build_llvm
+
+    model, X, y, ref = model_and_data
+    built = {}
+
+    def slow_lazy_builder(model, example, schedule):
+        fn = _build_llvm(model, example, schedule)
+        inner = fn._builder
+
+        def slow(size):
+            time.sleep(0.4)
+            return inner(size)
+
+        fn._builder = slow
+        built["fn"] = fn
+        return fn
+
+    rows = verify(model, X[:13], y[:13], backends=[("llvm", slow_lazy_builder)])
+    llvm = rows[1]
+    assert llvm.status == "ok", llvm.message
+    assert sorted(built["fn"].timings["lazy_build_s"]) == [1, 4, 8]
+    assert llvm.build_s >= 1.2
+    assert llvm.run_s < 0.4
+
+
 def test_missing_compiler_gives_skipped_row(model_and_data, monkeypatch, tmp_path):
     """No g++ on PATH: the real csim build raises ToolNotFoundError; the row says so."""
     model, X, y, _ = model_and_data

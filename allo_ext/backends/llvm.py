@@ -6,7 +6,8 @@ Pipeline (see shared/notes/mlir-recipes.md for why each step is there):
    ``modify-public-functions``: without it the public function is skipped and its output is
    never written), then ownership-based deallocation of intermediate buffers;
 3. vectorise (``vectorize=True``, the default): scalar temporaries become SSA values and loops
-   whose accesses are unit-stride run on ``vector<8xf32>`` (see ``VECTORIZE``);
+   whose accesses are unit-stride run on ``vector<8xf32>`` (see ``VECTORIZE``); a vector ``exp``
+   becomes a polynomial (``vector_exp.py``) instead of one libm call per lane;
 4. ``memref.copy`` becomes ``linalg.copy`` (the JIT has no ``memrefCopy`` runtime symbol);
 5. affine/scf/vector/memref/arith/math to LLVM. Buffers come from ``aligned_alloc``: the
    default ``malloc``-and-round-up hides the allocation from LLVM's alias analysis (the aligned
@@ -29,6 +30,7 @@ from ..passes.fixed_to_int import fixed_to_int
 from ..passes.loop_info import loop_name, span, trip_count
 from ..passes.safety import TRAP, insert_runtime_checks, trap_message
 from .poison import run_poisoned
+from .vector_exp import expand_vector_exp
 from ..lang.types import ArrayType
 
 BUFFERIZE = ("builtin.module(buffer-results-to-out-params{modify-public-functions=1 hoist-static-allocs=1 "
@@ -213,6 +215,7 @@ class CPUModule:
             self.check_sites = insert_runtime_checks(module) if checks else []
             if vectorize:
                 module = _vectorize(module)
+                expand_vector_exp(module)
             _run(module, BUFFERIZE, "bufferize")
             copies_to_linalg(module)
             _check_outputs_written(module, self.entry, len(self.res_types))

@@ -160,6 +160,14 @@ class CompiledModel:
             self.timings.setdefault("lazy_build_s", {})[size] = time.perf_counter() - t0
         return self.modules[size]
 
+    def prepare(self, n: int) -> list[int]:
+        """Compile now every module a call of ``n`` jets will run (so that timing that call times
+        no compile); returns the batch plan."""
+        plan = batch_plan(n, self.chunk)
+        for size in set(plan):
+            self.module_for(size)
+        return plan
+
     def _input(self, k: int, x) -> np.ndarray:
         if isinstance(x, torch.Tensor):
             x = x.detach().cpu().numpy()

@@ -155,3 +155,115 @@ def fold_batchnorm_into_linear(graph: torch.fx.Graph, consts: dict) -> int:
             graph.erase_node(bn)
             count += 1
     return count
+
+
+# ---------------------------------------------------------------------------- attention heads (CPU)
+@torch.library.custom_op("allo_ext::attention_heads_lanes", mutates_args=())
+def attention_heads_lanes(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int,
+                          scale: float) -> torch.Tensor:
+    b, lq, c = q.shape
+    split = [t.view(b, t.shape[1], heads, c // heads).transpose(1, 2) for t in (q, k, v)]
+    p = torch.softmax(split[0] @ split[1].transpose(-2, -1) * scale, dim=-1)
+    return (p @ split[2]).transpose(1, 2).reshape(b, lq, c)
+
+
+@attention_heads_lanes.register_fake
+def _(q, k, v, heads, scale):
+    return torch.empty_like(q)
+
+
+_VIEWS = (aten.view.default, aten.reshape.default, aten._unsafe_view.default)
+_SOFTMAX = (aten.softmax.int, aten._softmax.default)
+
+
+def _call(node, targets) -> bool:
+    return isinstance(node, torch.fx.Node) and node.op == "call_function" and node.target in targets
+
+
+def _shape_of(node) -> tuple | None:
+    val = node.meta.get("val") if isinstance(node, torch.fx.Node) else None
+    return tuple(int(d) for d in val.shape) if val is not None and hasattr(val, "shape") else None
+
+
+def _swaps(node, a: int, b: int) -> bool:
+    """``node`` is transpose(x, a, b) (either order, dims normalised to x's rank)."""
+    if not _call(node, (aten.transpose.int,)):
+        return False
+    rank = len(_shape_of(node) or ())
+    return rank > 0 and sorted(d % rank for d in node.args[1:3]) == sorted((a % rank, b % rank))
+
+
+def _heads_of(node, heads: int | None):
+    """(x, H) for node = view(x: (B, L, C), [B, L, H, C/H]).transpose(1, 2), else None."""
+    if not _swaps(node, 1, 2):
+        return None
+    view = node.args[0]
+    if not _call(view, _VIEWS) or len(view.users) != 1:
+        return None
+    x, vs = view.args[0], _shape_of(view)
+    xs = _shape_of(x)
+    if xs is None or vs is None or len(xs) != 3 or len(vs) != 4 or vs[:2] != xs[:2] or vs[2] * vs[3] != xs[2]:
+        return None
+    if heads is not None and vs[2] != heads:
+        return None
+    return x, vs[2]
+
+
+def fuse_attention_heads(graph: torch.fx.Graph, lanes: int = 8) -> int:
+    """The CPU's attention rewrite: ``q, k, v`` of shape (B, L, C) split into heads
+    (``view(B, L, H, D).transpose(1, 2)``), ``softmax(q @ k^T [/ c | * c]) @ v`` and merged back
+    (``transpose(1, 2)`` and a view to (B, L, C)) become one ``allo_ext::attention_heads_lanes``
+    node (its eager form is the same ops), lowered to ``attention_lanes``: one vectorised kernel in
+    place of five transposes, two bmm, a scale and a softmax. Only where B is a multiple of
+    ``lanes`` and every intermediate has no other user (a model returning its attention weights
+    keeps the unfused chain). Rewrites in place; returns how many were fused."""
+    count = 0
+    for out in list(graph.nodes):
+        if not _call(out, _VIEWS):
+            continue
+        ot = out.args[0]
+        if not _swaps(ot, 1, 2) or len(ot.users) != 1:
+            continue
+        o = ot.args[0]
+        if not _call(o, (aten.matmul.default,)) or len(o.users) != 1:
+            continue
+        p, vh = o.args[:2]
+        if not _call(p, _SOFTMAX) or len(p.users) != 1 or p.args[1] % 4 != 3:
+            continue
+        s, scale = p.args[0], 1.0
+        chain = [out, ot, o, p]
+        if _call(s, (aten.div.Tensor, aten.div.Scalar, aten.mul.Tensor, aten.mul.Scalar)) \
+                and isinstance(s.args[1], (int, float)) and len(s.users) == 1:
+            c = float(s.args[1])
+            if c == 0.0:
+                continue
+            scale = 1.0 / c if s.target in (aten.div.Tensor, aten.div.Scalar) else c
+            chain.append(s)
+            s = s.args[0]
+        if not _call(s, (aten.matmul.default,)) or len(s.users) != 1:
+            continue
+        qh, kt = s.args[:2]
+        chain.append(s)
+        if not _swaps(kt, -2, -1) or len(kt.users) != 1:
+            continue
+        q, k, v = _heads_of(qh, None), _heads_of(kt.args[0], None), _heads_of(vh, None)
+        if q is None or k is None or v is None or not q[1] == k[1] == v[1]:
+            continue
+        if any(len(n.users) != 1 for n in (qh, kt.args[0], vh)):
+            continue
+        qs, ks, vs, outs = _shape_of(q[0]), _shape_of(k[0]), _shape_of(v[0]), _shape_of(out)
+        if outs != qs or ks != vs or qs[0] != ks[0] or qs[2] != ks[2] or qs[0] % lanes:
+            continue
+        if any(n.meta["val"].dtype != torch.float32 for n in (q[0], k[0], v[0])):
+            continue
+        with graph.inserting_before(out):
+            fused = graph.call_function(torch.ops.allo_ext.attention_heads_lanes.default,
+                                        (q[0], k[0], v[0], q[1], float(scale)))
+        fused.meta = dict(out.meta)
+        out.replace_all_uses_with(fused)
+        views = [n.args[0] for n in (qh, kt.args[0], vh)]
+        for n in chain + [kt, kt.args[0], qh, vh] + views:
+            if not n.users:
+                graph.erase_node(n)
+        count += 1
+    return count

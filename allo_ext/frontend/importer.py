@@ -238,6 +238,10 @@ class GraphImporter:
         graph = self.ep.graph
         consts = graph_constants(self.ep)
         self.ctx.precision = resolve_precision(self.precision, graph, consts)
+        if self.ctx.target == "llvm" and self.precision is None:
+            from .fusion import fuse_attention_heads
+
+            fuse_attention_heads(graph)  # the CPU's vectorised attention (kernels/nn/attention.py)
         user_inputs = [n for n in graph.nodes if n.op == "placeholder" and n.name not in consts]
         # Every tensor is computed in float32 (bools as 0/1, integers exactly up to 2**24), inputs and
         # outputs too; CompiledModel converts at the boundary. With fixed point (precision=), float inputs

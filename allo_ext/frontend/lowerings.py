@@ -204,7 +204,21 @@ def _mm(ctx, node, a, b):
 @register_lowering("aten.bmm")
 def _bmm(ctx, node, a, b):
     bsz, m, k = _shape(a)
-    return ctx.call(K.bmm(ctx.dtype, bsz, m, k, _shape(b)[2], loop_order=ctx.loop_order, acc=ctx.acc), a, b)
+    return _bmm_call(ctx, a, b)
+
+
+def _bmm_call(ctx, a, b):
+    """bmm of (B, M, K) and (B, K, N) buffers. On the CPU (float) with B a multiple of 8 and a
+    small, narrow product (N not a multiple of 8, so its own rows do not vectorise), the ``lanes``
+    form runs 8 products side by side."""
+    bsz, m, k = _shape(a)
+    n = _shape(b)[2]
+    order = ctx.loop_order
+    # The lane form copies each group's operands to scratch of 8 x (MK + KN + MN) floats: for small
+    # matrices only (attention-sized), where the copies are cheap next to scalar products.
+    if order == "ikj" and bsz % 8 == 0 and n % 8 and m * k + k * n + m * n <= 4096:
+        order = "lanes"
+    return ctx.call(K.bmm(ctx.dtype, bsz, m, k, n, loop_order=order, acc=ctx.acc), a, b)
 
 
 @register_lowering("aten.matmul")
@@ -219,7 +233,7 @@ def _matmul(ctx, node, a, b):
         nb = int(np.prod(lead))
         a3 = reshape(ctx, a, (nb,) + sa[-2:])
         b3 = reshape(ctx, b, (nb,) + sb[-2:])
-        y = ctx.call(K.bmm(ctx.dtype, nb, sa[-2], sa[-1], sb[-1], loop_order=ctx.loop_order, acc=ctx.acc), a3, b3)
+        y = _bmm_call(ctx, a3, b3)
         return reshape(ctx, y, lead + (sa[-2], sb[-1]))
     raise NotImplementedError(f"matmul of shapes {sa} and {sb} (broadcasting matmul)")
 
@@ -367,7 +381,22 @@ def _softmax(ctx, node, x, dim, *rest):
         perm = list(range(len(shape)))
         perm[dim], perm[-1] = perm[-1], perm[dim]
         xt = _permute(ctx, node, x, perm)
-        return _permute(ctx, node, ctx.call(K.softmax(ctx.dtype, _shape(xt)), xt), perm)
+        return _permute(ctx, node, _softmax_last(ctx, xt), perm)
+    return _softmax_last(ctx, x)
+
+
+SOFTMAX_LANES = 8  # the CPU's vector width in float32 lanes (VECTORIZE in backends/llvm.py)
+
+
+def _softmax_last(ctx, x):
+    """softmax over the last dim. On the CPU (float, a multiple of 8 rows) the rows are flattened
+    and run 8 side by side (``softmax_lanes``): short rows vectorise across rows. HLS keeps
+    ``softmax``, one row at a time."""
+    shape = _shape(x)
+    rows = int(np.prod(shape[:-1]))
+    if ctx.target == "llvm" and not ctx.dtype.is_fixed and rows % SOFTMAX_LANES == 0:
+        y = ctx.call(K.softmax_lanes(ctx.dtype, rows, shape[-1], lanes=SOFTMAX_LANES), reshape(ctx, x, (rows, shape[-1])))
+        return reshape(ctx, y, shape)
     return ctx.call(K.softmax(ctx.dtype, shape), x)
 
 
@@ -408,7 +437,7 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, sc
     nb = int(np.prod(lead))
     q3, k3, v3 = (reshape(ctx, t, (nb,) + _shape(t)[-2:]) for t in (q, k, v))
     kt = ctx.call(K.transpose(ctx.dtype, (nb, lk, d), (0, 2, 1)), k3)
-    s = ctx.call(K.bmm(ctx.dtype, nb, lq, d, lk, loop_order=ctx.loop_order, acc=ctx.acc), q3, kt)
+    s = _bmm_call(ctx, q3, kt)
     scale = 1.0 / math.sqrt(d) if scale is None else scale
     s = ctx.call(K.mul(ctx.dtype, (nb, lq, lk), ()), s, np.array(scale, dtype=np.float32))
     if attn_mask is not None:  # a bool mask keeps True entries; a float mask is added to the scores
@@ -419,9 +448,15 @@ def _sdpa(ctx, node, q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, sc
         else:
             s4 = _binary(K.add, ctx, node, s4, attn_mask)
         s = reshape(ctx, s4, (nb, lq, lk))
-    p = ctx.call(K.softmax(ctx.dtype, (nb, lq, lk)), s)
-    o = ctx.call(K.bmm(ctx.dtype, nb, lq, lk, _shape(v)[-1], loop_order=ctx.loop_order, acc=ctx.acc), p, v3)
+    p = _softmax_last(ctx, s)
+    o = _bmm_call(ctx, p, v3)
     return reshape(ctx, o, lead + (lq, _shape(v)[-1]))
+
+
+@register_lowering("allo_ext.attention_heads_lanes.default")
+def _attention_heads_lanes(ctx, node, q, k, v, heads, scale):
+    b, lq, c = _shape(q)
+    return ctx.call(K.attention_lanes(ctx.dtype, b, lq, _shape(k)[1], c, heads, scale), q, k, v)
 
 
 # ---------------------------------------------------------------------------- library layers

@@ -12,10 +12,10 @@ import math
 from ...lang import erf, exp, grid, log, tanh
 from ..registry import kernel, schedule_of
 from .fixed_softmax import log_softmax_fixed, softmax_fixed
-from .elementwise import KernelArgumentError, check_shape, innermost, normalize_dim
+from .elementwise import KernelArgumentError, check_dims, check_shape, innermost, normalize_dim
 from .shape import schedule_latency
 
-__all__ = ["relu2d", "relu3d", "relu", "silu", "gelu", "softmax", "log_softmax"]
+__all__ = ["relu2d", "relu3d", "relu", "silu", "gelu", "softmax", "softmax_lanes", "log_softmax"]
 
 NEG_INF = float("-inf")
 INV_SQRT2 = 1.0 / math.sqrt(2.0)
@@ -145,6 +145,56 @@ def softmax(T, shape):
         return Z
 
     return softmax
+
+
+@kernel()
+def softmax_lanes(T, R, C, lanes=8):
+    """The CPU form of ``softmax`` over the rows of ``X: T[R, C]`` (the frontend flattens the outer
+    dims): ``lanes`` consecutive rows run side by side, one per vector lane, so the loops the
+    vectoriser sees are the ``lanes``-wide ones, whatever the row length (JetFormer's rows of 9 have
+    no width of their own). Each group of rows is copied to a lane-major scratch ``XT[C, lanes]``;
+    the row maximum and sum are kept per lane, and each row is scaled by its reciprocal sum on the
+    way out (one division per row).
+    Same steps as ``softmax`` per row, except x * (1 / sum) for x / sum (<= 1 ulp apart).
+    Float only; ``R`` must be a multiple of ``lanes`` (the frontend uses ``softmax`` otherwise)."""
+    check_dims("softmax_lanes", R=R, C=C, lanes=lanes)
+    if T.is_fixed:
+        raise KernelArgumentError(f"softmax_lanes: {T} is fixed point; use softmax (its table form)")
+    if R % lanes:
+        raise KernelArgumentError(f"softmax_lanes: R={R} rows is not a multiple of lanes={lanes}; use softmax")
+    G, L = R // lanes, lanes
+
+    def softmax_lanes(X: T[R, C]) -> T[R, C]:
+        Z: T[R, C]
+        m: T[L]
+        total: T[L]
+        inv: T[L]
+        XT: T[C, L]
+        for g in range(G, name="row"):
+            # Rows -> lanes. The vectoriser leaves this copy scalar (X is strided along l), and
+            # every loop below reads unit-stride along l.
+            for l in range(L, name="load"):
+                for c in range(C, name="load_c"):
+                    XT[c, l] = X[g * L + l, c]
+            for l in range(L, name="init"):
+                m[l] = NEG_INF
+                total[l] = 0.0
+            for c in range(C, name="max"):
+                for l in range(L, name="max_l"):
+                    m[l] = max(m[l], XT[c, l])
+            for c in range(C, name="sum"):
+                for l in range(L, name="sum_l"):
+                    e: T = exp(XT[c, l] - m[l])
+                    XT[c, l] = e
+                    total[l] += e
+            for l in range(L, name="inv"):
+                inv[l] = 1.0 / total[l]
+            for l in range(L, name="store"):
+                for c in range(C, name="store_c"):
+                    Z[g * L + l, c] = XT[c, l] * inv[l]
+        return Z
+
+    return softmax_lanes
 
 
 @kernel()

@@ -24,7 +24,7 @@ from ...lang import exp, grid, table
 from ..registry import kernel, schedule_of
 from .shape import KernelArgumentError, check_shape, schedule_latency
 
-__all__ = ["attention", "linformer_attention"]
+__all__ = ["attention", "linformer_attention", "attention_lanes"]
 
 
 def _check_heads(kname, B, L, C, H):
@@ -227,6 +227,90 @@ def _linformer(T, B, L, C, H, S):
         return Z
 
     return linformer_attention
+
+
+LANES = 8  # float32 vector lanes on the CPU (VECTORIZE in backends/llvm.py)
+
+
+@kernel()
+def attention_lanes(T, B, L, S, C, H, scale):
+    """The CPU form of the heads stage, ``softmax(q k^T * scale) v`` per jet and head (a model's
+    ``/ c`` comes as ``scale = 1 / c``, exact for JetFormer's c = 2): ``Q: (B, L, C)``, ``K, V: (B, S, C)``
+    with head ``h`` owning channels ``h*D .. h*D+D-1`` (torch's ``view(B, L, H, D).transpose(1, 2)``),
+    out ``(B, L, C)`` (the inverse). ``LANES`` jets run side by side, one per vector lane: each
+    group's q, k and v are copied to lane-major scratch once (scalar copies), every product,
+    the softmax (row max subtracted; ``exp`` a vector polynomial on the CPU, ``vector_exp.py``)
+    and the mix with v run on lane vectors, and the result is copied back. This replaces the
+    transposes, two bmm, the scale and the softmax kernels of the unfused chain: JetFormer's 9x4
+    heads give those kernels no vector width of their own, and their copies were most of the cost.
+    Each score sums over d in order; the probabilities are ``e * (1 / sum)`` (<= 1 ulp from
+    ``e / sum``). ``B`` must be a multiple of ``LANES``; float only."""
+    _check_heads("attention_lanes", B, L, C, H)
+    check_shape("attention_lanes", (S,), "S")
+    if T.is_fixed:
+        raise KernelArgumentError(f"attention_lanes: {T} is fixed point; the fixed-point heads stage is attention's")
+    if B % LANES:
+        raise KernelArgumentError(f"attention_lanes: B={B} jets is not a multiple of {LANES} lanes")
+    G, N, D = B // LANES, LANES, C // H
+    mult = float(np.float32(scale))
+
+    def attention_lanes(Q: T[B, L, C], K: T[B, S, C], V: T[B, S, C]) -> T[B, L, C]:
+        O: T[B, L, C]
+        QT: T[L, C, N]
+        KT: T[S, C, N]
+        VT: T[S, C, N]
+        OT: T[L, C, N]
+        P: T[S, N]
+        m: T[N]
+        tot: T[N]
+        inv: T[N]
+        for g in range(G, name="grp"):
+            for n in range(N, name="ldq"):
+                for i in range(L, name="ldq_i"):
+                    for c in range(C, name="ldq_c"):
+                        QT[i, c, n] = Q[g * N + n, i, c]
+            for n2 in range(N, name="ldkv"):
+                for j in range(S, name="ldkv_j"):
+                    for c2 in range(C, name="ldkv_c"):
+                        KT[j, c2, n2] = K[g * N + n2, j, c2]
+                        VT[j, c2, n2] = V[g * N + n2, j, c2]
+            for h in range(H, name="head"):
+                for i2 in range(L, name="row"):
+                    for n3 in range(N, name="init"):
+                        m[n3] = float("-inf")
+                        tot[n3] = 0.0
+                    for j2 in range(S, name="score"):
+                        for n4 in range(N, name="zero"):
+                            P[j2, n4] = 0.0
+                        for d in range(D, name="qk"):
+                            for n5 in range(N, name="qk_n"):
+                                P[j2, n5] += QT[i2, h * D + d, n5] * KT[j2, h * D + d, n5]
+                        for n6 in range(N, name="scale"):
+                            P[j2, n6] = P[j2, n6] * mult
+                            m[n6] = max(m[n6], P[j2, n6])
+                    for j3 in range(S, name="exp"):
+                        for n7 in range(N, name="exp_n"):
+                            e: T = exp(P[j3, n7] - m[n7])
+                            P[j3, n7] = e
+                            tot[n7] += e
+                    for n8 in range(N, name="inv"):
+                        inv[n8] = 1.0 / tot[n8]
+                    for j4 in range(S, name="norm"):
+                        for n9 in range(N, name="norm_n"):
+                            P[j4, n9] = P[j4, n9] * inv[n9]
+                    for d2 in range(D, name="pv"):
+                        for n10 in range(N, name="pv_zero"):
+                            OT[i2, h * D + d2, n10] = 0.0
+                        for j5 in range(S, name="pv_red"):
+                            for n11 in range(N, name="pv_n"):
+                                OT[i2, h * D + d2, n11] += P[j5, n11] * VT[j5, h * D + d2, n11]
+            for n12 in range(N, name="st"):
+                for i3 in range(L, name="st_i"):
+                    for c3 in range(C, name="st_c"):
+                        O[g * N + n12, i3, c3] = OT[i3, c3, n12]
+        return O
+
+    return attention_lanes
 
 
 # ---------------------------------------------------------------------------------------------- schedule

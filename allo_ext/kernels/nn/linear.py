@@ -220,6 +220,8 @@ def matmul(T, M, K, N, loop_order="ijk", acc=None):
 
 @kernel()
 def bmm(T, B, M, K, N, loop_order="ijk", acc=None):
+    if loop_order == "lanes":
+        return _bmm_lanes(T, B, M, K, N, acc)
     ACC = _acc_type("bmm", T, acc, loop_order)
     check_dims("bmm", B=B, M=M, K=K, N=N)
     _check_order("bmm", loop_order)
@@ -244,6 +246,54 @@ def bmm(T, B, M, K, N, loop_order="ijk", acc=None):
             for k in range(K):
                 acc += A[n, i, k] * Bm[n, k, j]
             Z[n, i, j] = acc
+        return Z
+
+    return bmm
+
+
+LANES = 8  # float32 vector lanes on the CPU (VECTORIZE in backends/llvm.py)
+
+
+def _bmm_lanes(T, B, M, K, N, acc):
+    """``loop_order="lanes"``, the CPU form for small matrices (attention's 9x4 @ 4x9 per head):
+    ``LANES`` consecutive products run side by side, one per vector lane, so the vectorised loop is
+    the lane loop whatever M, K and N are. Each group's operands are copied to lane-major scratch
+    (``AT[M, K, L]``, ``BT[K, N, L]``; the vectoriser leaves those copies scalar), multiplied there
+    in the ``ikj`` order (each output sums over k in order from 0: the same numbers as ``ikj`` and
+    ``ijk``) and copied back. ``B`` must be a multiple of ``LANES``."""
+    if T.is_fixed or acc not in (None, T):
+        raise ValueError(f"bmm: loop_order='lanes' is the CPU's float form; {T} uses loop_order='ijk'")
+    check_dims("bmm", B=B, M=M, K=K, N=N)
+    if B % LANES:
+        raise ValueError(f"bmm: loop_order='lanes' needs a batch that is a multiple of {LANES}, got B={B}")
+    G, L = B // LANES, LANES
+
+    def bmm(A: T[B, M, K], Bm: T[B, K, N]) -> T[B, M, N]:
+        Z: T[B, M, N]
+        AT: T[M, K, L]
+        BT: T[K, N, L]
+        ZT: T[M, N, L]
+        for g in range(G, name="grp"):
+            for l in range(L, name="lda"):
+                for i in range(M, name="lda_i"):
+                    for k in range(K, name="lda_k"):
+                        AT[i, k, l] = A[g * L + l, i, k]
+            for l2 in range(L, name="ldb"):
+                for k2 in range(K, name="ldb_k"):
+                    for j in range(N, name="ldb_j"):
+                        BT[k2, j, l2] = Bm[g * L + l2, k2, j]
+            for i2 in range(M, name="i"):
+                for j2 in range(N, name="zero"):
+                    for l3 in range(L, name="zero_l"):
+                        ZT[i2, j2, l3] = 0.0
+                for k3 in range(K, name="k"):
+                    for j3 in range(N, name="j"):
+                        for l4 in range(L, name="j_l"):
+                            ZT[i2, j3, l4] += AT[i2, k3, l4] * BT[k3, j3, l4]
+            for l5 in range(L, name="st"):
+                for i4 in range(M, name="st_i"):
+                    for j4 in range(N, name="st_j"):
+                        Z[g * L + l5, i4, j4] = ZT[i4, j4, l5]
         return Z
 
     return bmm
