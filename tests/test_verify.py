@@ -184,6 +184,18 @@ def test_rtl_row_is_fixed_point_bit_identical_to_csim(monkeypatch):
     assert "latency route" in row.message and "II=1" in row.message
     assert row.max_abs_err < 0.1 and row.argmax_agreement is not None
 
+    built_before_run = []
+    real_run = V._FixedPoint.run
+
+    def run(self, Xs):
+        built_before_run.append(self.rtl._sim is not None)
+        return real_run(self, Xs)
+
+    monkeypatch.setattr(V._FixedPoint, "run", run)
+    verify(model, X, None, backends=["rtl"])
+    assert built_before_run == [True], "the simulator build belongs to build s, not to the timed run"
+    monkeypatch.setattr(V._FixedPoint, "run", real_run)
+
     real = V._FixedPoint.__init__
 
     def off_by_one_lsb(self, *a):  # csim's answer moved by one LSB of ap_fixed<16,6>

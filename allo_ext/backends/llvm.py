@@ -127,15 +127,16 @@ def _unsound_vector_loops(func) -> list[str]:
     makes such loops (a 6-iteration loop in steps of 8, or a split's 4-iteration inner loop) and
     then masks the partial vector against the buffer's bounds, not the loop's, or not at all: over
     a slice of a wider row (a concat writing columns 0..5 of 12) the last step writes past the
-    loop's range. A function with one, or with a vector of sub-byte integers, is kept scalar."""
+    loop's range. A function with one, or with a vector of odd-width integers, is kept scalar."""
     bad = []
 
     def cb(op):
         if op.name.startswith("vector.transfer"):
-            # LLVM packs vectors of sub-byte integers (i1 masks, i2..i7 fixed point) into bits, while
-            # a scalar store of one writes a whole byte: the layouts differ, so such data stays scalar.
+            # LLVM packs a vector of iN into N-bit lanes with no padding, while a scalar iN takes its
+            # padded ABI slot in memory (i1 and i2..i7: a byte; i24: 4 bytes; i40: 8 bytes): unless N
+            # is a power of two of at least 8, the layouts differ and such data stays scalar.
             t = ir.VectorType((op.results[0] if op.name.endswith("read") else op.operands[0]).type)
-            if isinstance(t.element_type, ir.IntegerType) and t.element_type.width % 8:
+            if isinstance(t.element_type, ir.IntegerType) and t.element_type.width not in (8, 16, 32, 64, 128):
                 bad.append(f"{op.name} of {t}")
         if op.name == "affine.for" and _has_vector_transfer(op):
             d = span(op)
