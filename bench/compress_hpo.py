@@ -200,8 +200,9 @@ def _markdown(out: dict, marks: list[int], args) -> str:
                     for k, v in s.items() if v["n_trials"] < args.trials)
           + "\nAll three samplers have seed 0 and start with random trials (NSGA-II's first generation, TPE's "
           f"start-up), which are then the same draws: their curves coincide for the first "
-          f"{min(out['population'], out['tpe_startup'])} trials and part after that.\nWall time includes trials served from the cache (configurations an earlier sampler trained), so "
-          "only the first sampler's wall time is a training cost.\n"
+          f"{min(out['population'], out['tpe_startup'])} trials and part after that.\nWall time includes trials served from the cache (configurations another sampler trained first), "
+          "and samplers may run as parallel workers on one study file, so the wall times overlap and do not "
+          "add up to a training cost per sampler.\n"
           + f"\n## Pareto front ({first_name}, accuracy vs FLOPs) and the paper's HPO winner\n\n"
           + markdown_table(["(blocks, C, heads)", "dropout", "val acc", "FLOPs", "params"], front, "lrrrr")
           + f"\nPaper: the HPO winner JetFormer-tiny (4, 8, 2) has {out['paper']['flops']:,} FLOPs (count() "
