@@ -18,7 +18,6 @@ Writes bench/results/rtl_whole.{json,md}.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,19 +32,10 @@ P16 = "ap_fixed<16,6>"
 def whole_model(seed: int = 0, norm_seed: int = 5):
     """JetFormer.tiny with random weights and non-trivial BatchNorm statistics (the slow test's model)."""
     from allo_ext.models import JetFormer
+    from allo_ext.models.latency_cases import randomise_norms
 
     torch.manual_seed(seed)
-    m = JetFormer.tiny()
-    g = torch.Generator().manual_seed(norm_seed)
-    with torch.no_grad():
-        for mod in m.modules():
-            if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
-                c = mod.num_features
-                mod.running_mean.copy_(torch.randn(c, generator=g) * 0.5)
-                mod.running_var.copy_(torch.rand(c, generator=g) * 2 + 0.05)
-                mod.weight.copy_(1 + 0.3 * torch.randn(c, generator=g))
-                mod.bias.copy_(0.2 * torch.randn(c, generator=g))
-    return m.eval()
+    return randomise_norms(JetFormer.tiny(), norm_seed)
 
 
 def jets(n: int, seed: int = 6) -> np.ndarray:
