@@ -8,7 +8,7 @@ approximation is written here, as an MLIR function each vector ``math.exp`` call
 The method is the classic Cody-Waite range reduction with Cephes' ``expf`` minimax polynomial:
 ``exp(x) = 2^n * exp(r)``, ``n = round(x / ln 2)``, ``r = x - n ln 2`` (``ln 2`` split in two so that
 ``n * C1`` is exact), ``exp(r)`` by a degree-6 polynomial on ``|r| <= ln(2) / 2``. Measured against
-torch (``tests/test_vector_exp.py``): relative error below 2.5e-7 where ``exp(x)`` is a normal
+torch (``tests/test_cpu_lanes.py``): relative error below 2.5e-7 where ``exp(x)`` is a normal
 float. ``2^n`` is built from exponent bits in two halves, so that ``n`` from -150 to 128 gives a
 gradual underflow to 0 and no overflow of the exponent field. ``x > 88.7228`` gives +inf, very
 negative ``x`` (and -inf) 0, NaN stays NaN. Scalar ``math.exp`` keeps libm's ``expf``.
