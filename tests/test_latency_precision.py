@@ -163,3 +163,98 @@ def test_softmax_of_a_type_with_few_fraction_bits(head):
     with torch.no_grad():
         ref = m(torch.from_numpy(x)).numpy()
     assert (want.argmax(1) == ref.argmax(1)).mean() > 0.9 and np.abs(want).max() > 0.5
+
+
+class DeepScores(nn.Module):
+    """Attention scores two linears deep, softmax, times the values: da4ml's constant-matrix solver leaves
+    the scores a scale factor of 2**-39 (q's and k's factors multiply), so the softmax clamp's constant
+    ``DMAX = 687/64`` is ``687 * 2**33`` unscaled: beyond the exponents da4ml 0.6 searches for a constant's
+    step (allo_ext/backends/latency/const_step.py)."""
+
+    def __init__(self, c=2, depth=2):
+        super().__init__()
+        self.pre = nn.Sequential(*[nn.Linear(c, c, bias=False) for _ in range(depth)])
+        self.q = nn.Linear(c, c, bias=False)
+        self.k = nn.Linear(c, c, bias=False)
+
+    def scores(self, x):
+        h = self.pre(x)
+        return self.q(h) @ self.k(h).transpose(1, 2)
+
+    def forward(self, x):
+        h = self.pre(x)
+        return torch.softmax(self.scores(x), -1) @ (h * 4.0)
+
+
+def _deep_scores():
+    torch.manual_seed(0)
+    m = DeepScores().eval()
+    with torch.no_grad():
+        m.q.weight.mul_(3.0)
+        m.k.weight.mul_(3.0)
+    x = np.random.default_rng(0).normal(size=(128, 4, 2)).astype(np.float32) * 3
+    return m, x
+
+
+def _clamped_rows(m, x, T="ap_fixed<14,7,AP_RND>"):
+    """Rows whose max - min exceeds the fixed softmax's table reach DMAX (there the kernel clamps)."""
+    from allo_ext.kernels.nn.fixed_softmax import Plan
+    from allo_ext.lang.types import parse_precision
+
+    with torch.no_grad():
+        s = m.scores(torch.from_numpy(x)).numpy()
+    return int(((s.max(-1) - s.min(-1)) > Plan(parse_precision(T), 4).DMAX).sum())
+
+
+def test_softmax_clamp_of_deep_attention_scores_bit_identical_to_llvm():
+    """Issue 9: with 14-bit types the softmax clamp ``min(d, DMAX)`` got a constant whose step da4ml sized
+    4x finer than the clamped value's (its search stops at 2**31); the multiplexer's alignment shift was
+    dropped and the route's ``predict`` read the clamped d as 0 (exp(0) = 1 for far-away scores), 20 of
+    these 128 items wrong, the Verilog wrong differently."""
+    from allo_ext.backends.latency.const_step import exact_const_f
+    from da4ml.trace.fixed_variable import _const_f
+
+    assert _const_f(687 * 2.0 ** 33) == -31  # the da4ml limitation this test guards against (0.6.x)
+    assert exact_const_f(687 * 2.0 ** 33) == -33
+    m, x = _deep_scores()
+    assert _clamped_rows(m, x) >= 10  # the clamp is exercised (14 of the 512 rows)
+    prec = {"default": "ap_fixed<14,7,AP_RND>", "accum": ACC}
+    d = from_pytorch(m, torch.from_numpy(x[:1]), target="rtl", schedule="latency", precision=prec)
+    want = _llvm(m, x, prec)
+    np.testing.assert_array_equal(d.predict(x), want)
+    consts = [op for op in d.comb.ops if op.opcode == 5 and op.data != 0]
+    assert consts and all(op.data % 2 for op in consts)  # every constant at its own coarsest step
+    with torch.no_grad():
+        ref = m(torch.from_numpy(x)).numpy()
+    assert np.abs(want - ref).max() < 0.5  # and llvm is the right answer (not a shared wrong one)
+
+
+@pytest.mark.rtl
+def test_softmax_clamp_of_deep_attention_scores_in_icarus(tmp_path):
+    """The same design's Verilog (it differed from llvm on 4 of these 32 items before the fix)."""
+    m, x = _deep_scores()
+    x = x[:32]
+    prec = {"default": "ap_fixed<14,7,AP_RND>", "accum": ACC}
+    d = from_pytorch(m, torch.from_numpy(x[:1]), target="rtl", schedule="latency", precision=prec, cache_dir=tmp_path)
+    np.testing.assert_array_equal(d(x), _llvm(m, x, prec))
+
+
+def test_exact_const_f_against_fractions():
+    """The exponent search against exact rationals: smallest f with c * 2**f an integer, da4ml's own answer
+    wherever its search reaches (so no other constant changes)."""
+    from fractions import Fraction
+
+    from allo_ext.backends.latency.const_step import exact_const_f
+    from da4ml.trace.fixed_variable import _const_f
+
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        c = float(int(rng.integers(-2 ** 20, 2 ** 20)) * 2.0 ** int(rng.integers(-60, 60)))
+        if c == 0:
+            continue
+        f = exact_const_f(c)
+        want = next(g for g in range(-200, 200) if (Fraction(c) * Fraction(2) ** g).denominator == 1)
+        if want > -32:
+            assert f == _const_f(c)
+        if want <= 32:
+            assert f == want, c

@@ -26,6 +26,7 @@ from __future__ import annotations
 import time
 
 from ...lang.errors import AlloError
+from .const_step import exact_const_steps
 from .design import LatencyDesign
 from .errors import StaticLoweringError
 
@@ -78,12 +79,13 @@ def build_latency(ep, precision, delay: float = 5.0, clock_ns: float = 5.0, hard
     if not (isinstance(delay, (int, float)) and delay > 0):
         raise AlloError(f"schedule='latency': delay must be a positive number (da4ml's delay budget per stage), "
                         f"got {delay!r}")
-    graph, t_trace = trace_graph(ep, precision, hard_dc, delay, dsp_delay)
-    ins = [v for b in graph.inputs for v in np.asarray(b.value, dtype=object).ravel()]
-    outs = [v for b in graph.outputs for v in np.asarray(b.value, dtype=object).ravel()]
-    t0 = time.perf_counter()
-    comb = comb_trace(ins, outs)
-    pipe = to_pipeline(comb, float(delay), verbose=False)
-    t_pipe = time.perf_counter() - t0
+    with exact_const_steps():  # da4ml 0.6 mis-sizes some constants of multiplexers: see const_step.py
+        graph, t_trace = trace_graph(ep, precision, hard_dc, delay, dsp_delay)
+        ins = [v for b in graph.inputs for v in np.asarray(b.value, dtype=object).ravel()]
+        outs = [v for b in graph.outputs for v in np.asarray(b.value, dtype=object).ravel()]
+        t0 = time.perf_counter()
+        comb = comb_trace(ins, outs)
+        pipe = to_pipeline(comb, float(delay), verbose=False)
+        t_pipe = time.perf_counter() - t0
     return LatencyDesign(graph, comb, pipe, name, float(delay), float(clock_ns), cache_dir=cache_dir,
                          trace_s=t_trace, pipeline_s=t_pipe, simulator=simulator)
