@@ -48,8 +48,8 @@ at 200 MHz. A stage holds ``delay`` levels (5 at 200 MHz, the route's default bu
   merged); the register in front of a table's index is moved behind the table (the ROM's read
   register: the table's bits, not the index's); and a run of ``SRL_MIN_LEN`` (3) or more copies of a
   bit that no logic reads between them is a shift register (SRL16E/SRLC32E, ``SRL_MAX_DEPTH`` = 32
-  copies each), a LUT, not flip-flops: ``StaticEstimate.srl`` counts them, outside ``lut`` as in
-  Yosys' LUT count.
+  copies each), a LUT, not flip-flops: ``StaticEstimate.srl`` counts them, and ``lut`` includes them
+  (they are SLICEM LUTs, as Vivado's "CLB LUTs" count them).
 
 The model is an estimate: the route's matrix-product solver shares partial sums its own way, and
 synthesis (Yosys, Vivado) optimises the logic further. tests/test_latency_estimate.py holds it to
@@ -448,7 +448,7 @@ class StaticEstimate:
     reuse_factor: int = 1
     multiplier_chain: int = 0  # multipliers in series on the longest path (each waits R cycles when shared)
     mul_operand_bits: int = 0
-    srl: int = 0  # shift-register LUTs (SRL16E/SRLC32E) holding register runs; not in ``lut`` (Yosys' LUT count)
+    srl: int = 0  # shift-register LUTs (SRL16E/SRLC32E) holding register runs; also counted in ``lut``
 
     def with_reuse(self, R: int) -> "StaticEstimate":
         """This design (estimated at reuse factor 1) with each DSP multiplier shared by R products; see
@@ -615,7 +615,7 @@ def estimate_graph(ep, precision, delay: float = 5.0, dsp_delay: float | None = 
     kept = _trim(L, outs)
     ff, srl = _registers(L, ins, outs, stages, kept)
     chain = max((o.muls for o in outs), default=0)
-    base = StaticEstimate(cycles=stages + 1, stages=stages, ii=1, lut=int(round(L.lut)), ff=int(ff), dsp=int(L.dsp),
+    base = StaticEstimate(cycles=stages + 1, stages=stages, ii=1, lut=int(round(L.lut)) + srl, ff=int(ff), dsp=int(L.dsp),
                           adders=L.adders, tables=L.tables, delay=float(delay), clock_ns=float(clock_ns),
                           depth=t_end, multiplier_chain=chain, mul_operand_bits=L.mul_operand_bits, srl=int(srl))
     return base.with_reuse(reuse_factor) if reuse_factor != 1 else base
