@@ -7,7 +7,7 @@ and its estimate (``allo_ext.frontend.estimate(..., schedule="latency")``, an in
    (UltraScale+) on the route's Verilog, and da4ml's own LUT estimate beside both.
 2. Blocks: JetFormer.tiny's FFN and attention (C=8), one whole block and the whole model: the
    route's pipeline (cycles = its register count, which the simulation measures exactly on every
-   kernel; ``--block-sim`` simulates the block too, ~12 minutes), da4ml's LUT and the DSPs its
+   kernel; the block is simulated too (Verilator at its size: a build of minutes; ``--no-block-sim`` skips it)), da4ml's LUT and the DSPs its
    Verilog instantiates, beside the estimate. ``--block-yosys`` adds Yosys on the block (hours here).
 3. Pareto of latency against DSP over reuse factors for the whole JetFormer.tiny: da4ml does not
    time-share a multiplier, so the reuse factor goes through the estimate of the latency schedule
@@ -16,7 +16,7 @@ and its estimate (``allo_ext.frontend.estimate(..., schedule="latency")``, an in
    csim of the same model). hls4ml reports no latency without Vitis HLS (not installed here); ours
    comes from the RTL simulation of the latency route.
 
-    python -m bench.latency [--quick] [--trained] [--block-sim] [--block-yosys] [--pieces]
+    python -m bench.latency [--quick] [--trained] [--no-block-sim] [--no-block-yosys] [--pieces]
 
 Writes bench/results/latency.{json,md,png} and latency-pareto.png (``--quick``: latency-quick.*).
 """
@@ -112,10 +112,12 @@ def block_rows(quick: bool, block_sim: bool, block_yosys: bool) -> tuple[list[di
             row.update(simulated_cycles=d.cycles, sim_s=round(time.perf_counter() - t0, 1))
         if block_yosys and name == "JetFormer.tiny block":
             t0 = time.perf_counter()
-            row["yosys"] = dict(d.synthesize(timeout=6 * 3600))
+            row["yosys"] = dict(d.synthesize(per_stage=True, timeout=3600))
             row["yosys_s"] = round(time.perf_counter() - t0, 1)
         row["err_pct"] = {"cycles": _err(e.cycles, row["simulated_cycles"] or row["route_cycles"]),
                           "dsp": _err(e.dsp, d.resources["dsp"]), "lut_vs_da4ml": _err(e.lut, d.resources["lut"])}
+        if row.get("yosys"):
+            row["err_pct"].update({f"{k}_vs_yosys": _err(getattr(e, k), row["yosys"][k]) for k in ("lut", "ff", "dsp")})
         print(f"{name}: estimate {e.cycles} cycles / {e.dsp} DSP / {e.lut} LUT; route {row['route_cycles']} cycles, "
               f"{d.resources['dsp']} DSP, {d.resources['lut']} LUT (da4ml)", flush=True)
         rows.append(row)
@@ -243,10 +245,15 @@ def to_markdown(d: dict) -> str:
         y = r.get("yosys")
         brows.append([r["block"], e["cycles"], r["route_cycles"], r["simulated_cycles"] or "-", e["dsp"],
                       r["da4ml"]["dsp"], e["lut"], r["da4ml"]["lut"], e["ff"], r["da4ml"]["ff"],
-                      f"{y['lut']} LUT / {y['ff']} FF / {y['dsp']} DSP" if y else "not run"])
+                      (f"{y['lut']} LUT ({_fmt(r['err_pct']['lut_vs_yosys'])}) / {y['ff']} FF "
+                       f"({_fmt(r['err_pct']['ff_vs_yosys'])}) / {y['dsp']} DSP ({_fmt(r['err_pct']['dsp_vs_yosys'])})"
+                       if y else "not run")])
     md += ("\n## Blocks\n\ncycles route: the pipeline's register count (stages + 1), which the simulation measures "
-           "exactly on every kernel above; simulated: Icarus where run. DSP route: the DSP48E2 slices of the "
-           "multipliers its Verilog writes.\n\n" + markdown_table(bh, brows, "lrrrrrrrrrl"))
+           "exactly on every kernel above; simulated: measured by the testbench in RTL simulation where run. DSP route: the DSP48E2 slices of the "
+           "multipliers its Verilog writes. Yosys: `synth_xilinx` stage by stage (each pipeline stage with its input "
+           "register, summed: an upper bound on the flattened run, within a few percent of it on the kernels where "
+           "both finish, tests/test_latency_synth.py); in brackets the estimate's error against it.\n\n"
+           + markdown_table(bh, brows, "lrrrrrrrrrl"))
     ph = ["model", "source", "reuse factor", "delay/stage", "cycles", "II", "DSP", "LUT", "FF", "est. cycles",
           "est. DSP"]
     prow = [[p["model"], p["source"], p["reuse_factor"], p["delay"], p["cycles"], p["ii"], p["dsp"], p["lut"], p["ff"],
@@ -314,8 +321,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--trained", action="store_true")
-    ap.add_argument("--block-sim", action="store_true", help="simulate the JetFormer.tiny block in Icarus (~12 min)")
-    ap.add_argument("--block-yosys", action="store_true", help="Yosys on the JetFormer.tiny block (hours)")
+    ap.add_argument("--no-block-sim", dest="block_sim", action="store_false",
+                    help="skip the RTL simulation of the JetFormer.tiny block (a Verilator build of minutes)")
+    ap.add_argument("--no-block-yosys", dest="block_yosys", action="store_false",
+                    help="skip Yosys on the JetFormer.tiny block (stage by stage: ~10 minutes on 2 cores)")
     ap.add_argument("--pieces", action="store_true", help="attention and FFN at C=4 in the kernel table (Yosys: "
                     "tens of minutes each)")
     ap.add_argument("--out", type=Path, default=None)
