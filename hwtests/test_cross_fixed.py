@@ -107,10 +107,10 @@ def test_fixed_relu_concat_slice_select(data, T, backends, tmp_path_factory):
 
 
 BN_LAYOUTS = {  # kernel factory, x shape, broadcast shape of a per-channel vector
-    "2d": (lambda T, S: K.batchnorm1d_2d(T, 2, 3, acc=S, const_scale=True), (2, 3), (1, 3)),
-    "3d": (lambda T, S: K.batchnorm1d_3d(T, 1, 3, 2, acc=S, const_scale=True), (1, 3, 2), (1, 3, 1)),
-    "channels_last": (lambda T, S: K.batchnorm_channels_last(T, 1, 2, 3, acc=S, const_scale=True), (1, 2, 3),
-                      (1, 1, 3)),
+    "2d": (lambda T, S, O: K.batchnorm1d_2d(T, 2, 3, acc=S, const_scale=True, offset_t=O), (2, 3), (1, 3)),
+    "3d": (lambda T, S, O: K.batchnorm1d_3d(T, 1, 3, 2, acc=S, const_scale=True, offset_t=O), (1, 3, 2), (1, 3, 1)),
+    "channels_last": (lambda T, S, O: K.batchnorm_channels_last(T, 1, 2, 3, acc=S, const_scale=True, offset_t=O),
+                      (1, 2, 3), (1, 1, 3)),
 }
 
 
@@ -118,22 +118,23 @@ BN_LAYOUTS = {  # kernel factory, x shape, broadcast shape of a per-channel vect
 @settings(max_examples=2)
 @given(data=st.data(), T=fixed_types())
 def test_fixed_batchnorm_constant_statistics(data, T, layout, backends, tmp_path_factory):
-    """BatchNorm with constant statistics, the form hardware has: the per-channel scale
-    gamma/sqrt(var+eps) is an input of the wide type S (the frontend computes it at compile time), and
-    (x - mean) * scale + beta is exact until it is stored into T: one quantisation, bound eps(T), if
-    the value stays in T's range. Scales drawn up to 4 in magnitude and down to S's last bit."""
+    """BatchNorm with constant statistics, the form hardware has: the per-channel scale and offset are
+    inputs of the wide types S and O (the frontend folds them at compile time, norm.bn_fold), and
+    x * scale + offset is exact until it is stored into T: one quantisation, bound eps(T), if the value
+    stays in T's range. Scales drawn up to 4 in magnitude and down to S's last bit; the offset is
+    beta - mean * scale rounded to O's grid, up to 4 times T's range (O has T's integer bits and 3 more)."""
     from hypothesis import assume
 
     S = Fixed(32, 20)
+    O = Fixed(T.bits - T.frac + 3 + S.frac, S.frac)
     make, shape, bshape = BN_LAYOUTS[layout]
     X = data.draw(reals(T, shape, 3))
-    mean, beta = data.draw(reals(T, (3,), 3)), data.draw(reals(T, (3,), 3))
+    mean, beta = data.draw(reals(T, (3,), 0)), data.draw(reals(T, (3,), 3))
     scale = data.draw(reals(S, (3,), S.bits - S.frac - 1 - 2))
-    want = (torch.from_numpy(X) - torch.from_numpy(mean).reshape(bshape)) * torch.from_numpy(scale).reshape(bshape) \
-        + torch.from_numpy(beta).reshape(bshape)
+    offset = np.ldexp(np.floor(np.ldexp(beta - mean * scale, O.frac)), -O.frac)  # float64: exact (< 53 bits)
+    want = torch.from_numpy(X) * torch.from_numpy(scale).reshape(bshape) + torch.from_numpy(offset).reshape(bshape)
     assume(float(want.abs().max()) < T.max)  # the bound assumes no overflow
-    res = run_all(allo_ext.customize(make(T, S)), backends, (X, scale, beta, mean),
-                  tmp_path_factory.mktemp("fbn"))
+    res = run_all(allo_ext.customize(make(T, S, O)), backends, (X, scale, offset), tmp_path_factory.mktemp("fbn"))
     close(res, want.numpy(), eps(T))
 
 

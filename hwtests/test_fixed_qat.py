@@ -163,8 +163,8 @@ def test_a_different_rounding_mode_is_detected():
 
 @pytest.mark.parametrize("mutation", ["constants", "accumulator", "bn_scale", "softmax_sum", "conversion"])
 def test_a_dropped_quantisation_point_is_detected(mutation, monkeypatch):
-    # the BatchNorm scale held with fewer fraction bits (12) than the activations' products (10 + 10): its
-    # rounding shows in the outputs
+    # the BatchNorm scale and offset held with fewer fraction bits (12) than the activations' products
+    # (10 + 10): their rounding shows in the outputs
     precision = {"default": "ap_fixed<16,6>", "linear_1": "ap_fixed<12,5>", "accum": "ap_fixed<20,8>"}
     model = _mlp(mutation != "softmax_sum")
     x = _inputs(64, (6,))
@@ -176,10 +176,10 @@ def test_a_dropped_quantisation_point_is_detected(mutation, monkeypatch):
     elif mutation == "accumulator":  # the sum rounded once instead of after every product
         monkeypatch.setattr(fixed_qat, "_accumulate", lambda self, T, prods, bias, k, what, total=None:
                             quantize_value(prods().sum(-1) + (0 if bias is None else bias), T))
-    elif mutation == "bn_scale":  # the BatchNorm scale kept in float32
-        orig_fq = fixed_qat.fake_quant
-        monkeypatch.setattr(fixed_qat, "fake_quant",
-                            lambda v, T: v if (T.bits, T.frac) == (20, 12) else orig_fq(v, T))
+    elif mutation == "bn_scale":  # the folded BatchNorm scale and offset kept in float64, unrounded
+        from allo_ext.kernels.nn import norm
+
+        monkeypatch.setattr(norm, "round_nearest", lambda x, frac: np.asarray(x, dtype=np.float64))
     elif mutation == "softmax_sum":  # exp values not rounded into the sum type
         orig_q = fixed_qat.quantize_value
         monkeypatch.setattr(fixed_qat, "quantize_value",

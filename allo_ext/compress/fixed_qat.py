@@ -14,8 +14,11 @@ rounding and overflow modes (TRN/WRAP unless the type says otherwise):
   starts at the bias and takes every product in order, each sum stored into the accumulator type;
   the result is stored into the node's type;
 - ``add``/``sub``/``mul``: exact, then stored; ``relu`` and layout ops: no rounding;
-- BatchNorm left unfolded: per-channel ``gamma / sqrt(var + eps)`` in float32, stored into the
-  accumulator type (default ``Fixed(32, 20)``), then ``(x - mean) * scale + beta`` stored;
+- BatchNorm left unfolded (not next to a linear), constant statistics: per-channel
+  ``scale = gamma / sqrt(var + eps)`` and ``offset = beta - mean * scale`` computed in float64 and
+  rounded to nearest into the accumulator type and the offset's type (``kernels.nn.norm.bn_fold``, the
+  compiler's own function), then ``x * scale + offset`` stored (run-time statistics: the scale in
+  float32 into the accumulator type, then ``(x - mean) * scale + beta`` stored);
 - ``softmax``/``log_softmax``: the kernels' own lookup tables (``kernels.nn.fixed_softmax.Plan``),
   indexed exactly as the kernels index them.
 
@@ -499,18 +502,34 @@ def _relu(self, node, T, x):
 
 
 def _bn(self, T, x, w, b, mean, var, eps, axis):
-    """The fixed BatchNorm kernel: scale in float32 into S, then ``(x - mean) * scale + beta`` into T."""
-    S = self.precision.acc_for(T) or Fixed(32, 20)
+    """The fixed BatchNorm kernel. Constant statistics (the compiler's case): ``norm.bn_fold``'s scale and
+    offset, computed in float64 from the float32 statistics and rounded to nearest into their types, then
+    ``x * scale + offset`` stored into T. Run-time statistics: the scale in float32 into S, then
+    ``(x - mean) * scale + beta`` into T."""
+    from ..kernels.nn.norm import bn_fold, bn_scale_type
+
+    acc = self.precision.acc_for(T)
+    S = bn_scale_type(acc)
     c = mean.t.shape[0]
     w = w if w is not None else Const(torch.ones(c))
     b = b if b is not None else Const(torch.zeros(c))
     xq = to_type(x, T)
+    shape = [1] * xq.dim()
+    shape[axis] = c
+    if all(isinstance(v, Const) for v in (w, b, mean, var)):
+        g, bt, mu, vr = (v.t.to(torch.float32).double() for v in (w, b, mean, var))
+        fold = bn_fold(T, acc, *(v.detach().numpy() for v in (g, bt, mu, vr)), eps)
+        # the values are the compiler's (one function); the gradients flow through the float64 expressions
+        scale = _ste(g / torch.sqrt(vr + eps), torch.from_numpy(fold.scale))
+        offset = _ste(bt - mu * scale, torch.from_numpy(fold.offset))
+        _check_exact(max(T.bits - T.frac + S.bits - S.frac, fold.offset_t.bits - fold.offset_t.frac) + 1
+                     + T.frac + S.frac, f"BatchNorm at {T} with its scale in {S}")
+        y = xq * scale.view(shape) + offset.view(shape)
+        return Val(fake_quant(y, T), T)
     g, bt, mu, vr = (to_type(v, T) for v in (w, b, mean, var))
     _check_exact(T.bits + 1 + S.bits + 2, f"BatchNorm at {T} with its scale in {S}")
     scale32 = g.float() / torch.sqrt(vr.float() + torch.tensor(eps, dtype=torch.float32))
     scale = fake_quant(scale32.double(), S)
-    shape = [1] * xq.dim()
-    shape[axis] = c
     y = (xq - mu.view(shape)) * scale.view(shape) + bt.view(shape)
     return Val(fake_quant(y, T), T)
 

@@ -329,13 +329,13 @@ def _batch_norm(ctx, node, x, w, b, mean, var, *rest):
     c = shape[1]
     w = np.ones(c, np.float32) if w is None else w
     b = np.zeros(c, np.float32) if b is None else b
-    cs, stats = _bn_stats(ctx, w, b, mean, var, eps)
+    kw, stats = _bn_stats(ctx, node, w, b, mean, var, eps)
     if len(shape) == 2:
-        y = ctx.call(K.batchnorm1d_2d(ctx.dtype, shape[0], c, eps=eps, acc=ctx.acc, const_scale=cs), x, *stats)
+        y = ctx.call(K.batchnorm1d_2d(ctx.dtype, shape[0], c, **kw), x, *stats)
     elif len(shape) >= 3:  # BatchNorm2d/3d: the spatial dims merged into one
         n = int(np.prod(shape[2:]))
         x3 = reshape(ctx, x, shape[:2] + (n,))
-        y = ctx.call(K.batchnorm1d_3d(ctx.dtype, shape[0], c, n, eps=eps, acc=ctx.acc, const_scale=cs), x3, *stats)
+        y = ctx.call(K.batchnorm1d_3d(ctx.dtype, shape[0], c, n, **kw), x3, *stats)
         y = reshape(ctx, y, shape)
     else:
         raise NotImplementedError(f"batch_norm on a rank-{len(shape)} tensor")
@@ -347,20 +347,22 @@ def _batch_norm_channels_last(ctx, node, x, w, b, mean, var, eps):
     bsz, length, c = _shape(x)
     w = np.ones(c, np.float32) if w is None else w
     b = np.zeros(c, np.float32) if b is None else b
-    cs, stats = _bn_stats(ctx, w, b, mean, var, eps)
-    return ctx.call(K.batchnorm_channels_last(ctx.dtype, bsz, length, c, eps=eps, acc=ctx.acc, const_scale=cs), x,
-                    *stats)
+    kw, stats = _bn_stats(ctx, node, w, b, mean, var, eps)
+    return ctx.call(K.batchnorm_channels_last(ctx.dtype, bsz, length, c, **kw), x, *stats)
 
 
-def _bn_stats(ctx, w, b, mean, var, eps):
-    """(const_scale, the kernel's arguments after x). Fixed point with constant statistics: the scale
-    gamma / sqrt(var + eps) is computed here (the kernel's float32 steps), so the kernel has no float
-    loop and the model has an integer-only form (target="rtl" builds no float hardware)."""
-    if ctx.dtype.is_fixed and all(isinstance(a, np.ndarray) for a in (w, var)):
-        from ..kernels.nn.norm import bn_fixed_scale
+def _bn_stats(ctx, node, w, b, mean, var, eps):
+    """(the kernel's keyword arguments, its arguments after x). Fixed point with constant statistics:
+    scale and offset are folded here from the full-precision statistics (``norm.bn_fold``), so the kernel
+    is one multiply-add per element with no float loop, and the model has an integer-only form
+    (target="rtl" builds no float hardware)."""
+    kw = dict(eps=eps, acc=ctx.acc)
+    if ctx.dtype.is_fixed and all(isinstance(a, np.ndarray) for a in (w, b, mean, var)):
+        from ..kernels.nn.norm import bn_fold
 
-        return True, (bn_fixed_scale(ctx.dtype, w, var, eps), b, mean)
-    return False, (w, b, mean, var)
+        fold = bn_fold(ctx.dtype, ctx.acc, w, b, mean, var, eps, where=f"{node.name} ({ctx.where()})")
+        return dict(kw, const_scale=True, offset_t=fold.offset_t), (fold.scale, fold.offset)
+    return kw, (w, b, mean, var)
 
 
 @register_lowering("aten.layer_norm")

@@ -197,30 +197,26 @@ def _relu(p, ins, where, fn=None):
 
 # ---------------------------------------------------------------------------- normalisation
 def _bn(p, ins, where, axis):
-    """``Z = T((x - mean) * S(gamma / sqrt(var + eps)) + beta)``: the scale computed in float32 at compile
-    time exactly as the kernel's ``stat`` loop computes it at run time, then quantised into S."""
-    from ...lang import Fixed
+    """``Z = T(x * scale + offset)``, as the kernel computes it. With constant statistics both are inputs
+    (``norm.bn_fold``: exact values of their types); with run-time statistics the kernel's ``stat`` loop
+    computes the scale in float32 at run time, here at compile time with the same float32 steps, and
+    ``(x - mean) * scale + beta == x * scale + (beta - mean * scale)`` exactly (every step of the kernel
+    is exact before the final store; the offset is exact in float64, < 53 bits)."""
+    from ...kernels.nn.norm import bn_scale_type
 
     T = p["T"]
-    S = p.get("acc") or Fixed(32, 20)
-    if p.get("const_scale"):  # the frontend computed the scale (norm.bn_fixed_scale, the same float32 steps)
-        x, scale_in, beta, mean = ins
-        scale = F.constant(np.asarray(scale_in, dtype=np.float64), S)
+    if p.get("const_scale"):
+        x, scale, offset = ins
     else:
         x, gamma, beta, mean, var = ins
         eps = np.float32(p.get("eps", 1e-5))
         scale32 = np.float32(gamma).astype(np.float32) / np.sqrt(np.asarray(var, dtype=np.float32) + eps)
-        scale = F.constant(scale32.astype(np.float64), S)
-    shape = [1] * x.ndim
-    shape[axis] = -1
-    sc, mu, be = (np.asarray(v, dtype=np.float64).reshape(shape) for v in (scale, mean, beta))
-    # (x - mean) * scale + beta == x * scale + (beta - mean * scale) in exact arithmetic (every step of
-    # the kernel is exact before the final store); the offset is exact in float64 (< 53 bits).
-    off = be - mu * sc
+        scale = F.constant(scale32.astype(np.float64), bn_scale_type(p.get("acc")))
+        offset = np.asarray(beta, dtype=np.float64) - np.asarray(mean, dtype=np.float64) * scale
     out = np.empty(x.shape, dtype=object)
     for idx in np.ndindex(x.shape):
-        cidx = tuple(idx[axis] if d == axis else 0 for d in range(x.ndim))
-        out[idx] = _plus(const_mul(x[idx], float(sc[cidx])), float(off[cidx]))
+        c = idx[axis]
+        out[idx] = _plus(const_mul(x[idx], float(scale[c])), float(offset[c]))
     return F.quantize(out, T, where)
 
 
