@@ -38,6 +38,7 @@ PRECISIONS = {"acc16": P16, "acc32": {"default": P16, "accum": ACC}}
 VU9P = {"lut": 1_182_240, "dsp": 6_840}
 YOSYS_TIMEOUT = 900.0
 REUSE = (1, 2, 4, 8, 16, 32)
+DELAYS = (2.0, 3.0, 5.0, 8.0, 12.0)  # the route's delay budget per stage (adder levels; 5 is 200 MHz)
 
 
 def _err(est, truth):
@@ -104,7 +105,7 @@ def block_rows(quick: bool, block_sim: bool, block_yosys: bool) -> tuple[list[di
         e = estimate(model, torch.from_numpy(x[:1]), precision=prec)
         t0 = time.perf_counter()
         d = from_pytorch(model, torch.from_numpy(x[:1]), target="rtl", schedule="latency", precision=prec)
-        row = {"block": name, "precision": "acc32", "est": e.report(), "route_cycles": d.stages + 1,
+        row = {"block": name, "precision": "acc32", "est": e.report(), "route_cycles": d.stages + 1, "digest": d.digest(),
                "da4ml": d.resources, "build_s": round(time.perf_counter() - t0, 1), "simulated_cycles": None}
         if simulate:
             t0 = time.perf_counter()
@@ -137,6 +138,25 @@ def pareto(whole: dict) -> list[dict]:
     pts.append({"model": whole["name"], "source": "route (da4ml)", "reuse_factor": 1, "delay": d.delay,
                 "cycles": d.stages + 1, "ii": 1, "dsp": d.resources["dsp"], "lut": d.resources["lut"],
                 "ff": d.resources["ff"], "estimate_cycles": e.cycles, "estimate_dsp": e.dsp})
+    return pts
+
+
+def delay_sweep() -> list[dict]:
+    """The route's own knob on one JetFormer.tiny block: the delay budget per stage (da4ml's latency cutoff)
+    trades registers for cycles; each point is a built design beside its estimate."""
+    from allo_ext.frontend import estimate, from_pytorch
+    from allo_ext.models.latency_cases import hard_inputs, jetformer_block
+
+    x = torch.from_numpy(hard_inputs(1, (9, 8), seed=1))
+    pts = []
+    for delay in DELAYS:
+        d = from_pytorch(jetformer_block(), x, target="rtl", schedule="latency", precision=PRECISIONS["acc32"],
+                         delay=delay)
+        e = estimate(jetformer_block(), x, precision=PRECISIONS["acc32"], delay=delay)
+        pts.append({"model": "JetFormer.tiny block", "delay": delay, "cycles": d.stages + 1, "dsp": d.resources["dsp"],
+                    "lut": d.resources["lut"], "ff": d.resources["ff"], "estimate_cycles": e.cycles,
+                    "estimate_lut": e.lut, "estimate_ff": e.ff, "estimate_dsp": e.dsp})
+        print(f"block at delay {delay}: {pts[-1]}", flush=True)
     return pts
 
 
@@ -209,9 +229,10 @@ def run(quick: bool, trained: bool, block_sim: bool, block_yosys: bool, out: Pat
             kernels.append(r)
     blocks, whole = block_rows(quick, block_sim, block_yosys)
     pts = pareto(whole)
+    sweep = delay_sweep()
     ref = reference(quick)
     agree = trained_agreement(quick, out) if trained else []
-    return {"machine": machine_info(), "kernels": kernels, "blocks": blocks, "pareto": pts, "reference": ref,
+    return {"machine": machine_info(), "kernels": kernels, "blocks": blocks, "pareto": pts, "delay_sweep": sweep, "reference": ref,
             "trained": agree, "vu9p": VU9P, "bench_s": round(time.perf_counter() - t_start, 1)}
 
 
@@ -264,6 +285,14 @@ def to_markdown(d: dict) -> str:
            "add LUTs; constant products stay parallel. The route's own knob is the delay budget per stage "
            f"(tests/test_latency_rtl.py). VU9P: {VU9P['dsp']} DSP, {VU9P['lut']} LUT.\n\n"
            + markdown_table(ph, prow, "llrrrrrrrrr"))
+    sh = ["delay/stage", "cycles", "est. cycles", "DSP", "LUT (da4ml)", "est. LUT", "FF (da4ml)", "est. FF"]
+    srows = [[p["delay"], p["cycles"], p["estimate_cycles"], p["dsp"], p["lut"], p["estimate_lut"], p["ff"],
+              p["estimate_ff"]] for p in d.get("delay_sweep", [])]
+    md += ("\n## The route's knob: delay budget per stage, one JetFormer.tiny block (acc32)\n\nda4ml's latency "
+           "cutoff: fewer adder levels per stage mean more stages (cycles) and more registers, and a higher clock "
+           "is possible (5 levels is the budget for 200 MHz; the cycle counts here are not converted to ns at other "
+           "clocks). Each row is a built design (da4ml's LUT/FF estimate; cycles = the pipeline's registers) beside "
+           "the estimate at the same budget.\n\n" + markdown_table(sh, srows, "rrrrrrrr"))
     ref = d["reference"]
     h = ref.get("hls4ml", {})
     ours_ = ref["allo_ext_csim"]

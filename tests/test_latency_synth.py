@@ -13,22 +13,46 @@ P16 = "ap_fixed<16,6>"
 CASES = kernel_cases()
 
 
-@pytest.mark.rtl
-@pytest.mark.parametrize("name", ["softmax", "log_softmax", "linear 16->5"])
-def test_per_stage_sum_is_close_above_the_flattened_run(name, tmp_path):
+def _both(name, tmp_path):
     mk, shape = CASES[name]
     x = torch.from_numpy(hard_inputs(1, shape, seed=1))
     d = from_pytorch(mk(), x, target="rtl", schedule="latency", precision=P16, cache_dir=tmp_path)
-    assert d.stages >= 2, "a single stage would not test the split"
-    whole = d.synthesize()
-    parts = d.synthesize(per_stage=True, jobs=2)
-    assert parts["stages"] == d.stages + 1 or parts["stages"] == d.stages, parts
-    report = f"whole {dict(whole)} | per stage {dict(parts)}"
+    whole, parts = d.synthesize(), d.synthesize(per_stage=True, jobs=2)
+    assert parts["stages"] == d.stages
+    return d, whole, parts, f"whole {dict(whole)} | per stage {dict(parts)}"
+
+
+@pytest.mark.rtl
+def test_one_stage_is_the_flattened_run(tmp_path):
+    """One stage: the wrapper (input register, stage, output register) is the whole design, cell for cell."""
+    d, whole, parts, report = _both("bmm a b^T", tmp_path)
+    assert d.stages == 1
+    assert {k: whole[k] for k in ("lut", "ff", "dsp")} == {k: parts[k] for k in ("lut", "ff", "dsp")}, report
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("name", ["softmax", "linear 8->8"])
+def test_per_stage_sum_is_close_above_the_flattened_run(name, tmp_path):
+    """Several stages, where the flattened run forms no shift registers: the sum is a little above it (measured
+    at ap_fixed<16,6>: LUT +7% and +8%, FF +9% and +0%): what only crosses a register is optimised in the
+    flattened run alone (constant or duplicate bits, logic feeding bits the next stage never reads)."""
+    d, whole, parts, report = _both(name, tmp_path)
+    assert d.stages >= 2
     assert parts["dsp"] == whole["dsp"], report
-    # registers: every register of the flattened run is in one stage's wrapper; only constant or duplicate
-    # bits crossing a register are kept there and not in the flattened run
-    assert whole["ff"] <= parts["ff"] <= 1.10 * whole["ff"], report
-    assert abs(parts["lut"] - whole["lut"]) <= 0.10 * whole["lut"], report
+    assert whole["ff"] <= parts["ff"] <= 1.15 * whole["ff"], report
+    assert whole["lut"] <= parts["lut"] <= 1.20 * whole["lut"], report
+
+
+@pytest.mark.rtl
+def test_per_stage_misses_shift_registers_across_stages(tmp_path):
+    """The limit of the split, kept visible: log_softmax carries x unchanged through several stages to
+    ``x - max - log(sum)``; the flattened run makes those register chains SRL16E shift-register LUTs and moves
+    table output registers into the tables, which no single stage shows (measured: whole 2,394 LUT with 85 SRL,
+    558 FF; per stage 1,632 LUT, 853 FF). So the per-stage FF count is above the flattened run's, its LUTs can
+    be below: bench/latency.md reports per-stage results as such."""
+    d, whole, parts, report = _both("log_softmax", tmp_path)
+    assert whole["srl"] > 0 and parts["srl"] == 0, report
+    assert parts["ff"] > whole["ff"] and parts["dsp"] == whole["dsp"], report
 
 
 def test_stage_layout_is_read_from_the_top_module():
