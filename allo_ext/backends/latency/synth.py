@@ -16,7 +16,7 @@ Two ways (``synthesize_sources(..., per_stage=)``):
   summed: the 2.1 MB block in ~18 minutes on 2 busy cores. The stages meet only at registers, so what the
   split loses is what the flattened run does across a register (``tests/test_latency_synth.py``, measured
   on the kernels where both finish): constant or duplicate bits and logic feeding bits the next stage never
-  reads (the sum is 0-9% above on FF, 7-8% on LUT), and register chains that carry a value unchanged through
+  reads (the sum is 0-9% above on FF, 7-14% on LUT), and register chains that carry a value unchanged through
   several stages, which the flattened run makes SRL16E shift-register LUTs, with table output registers
   moved into the tables (log_softmax: FF +53% and LUT -32% against the flattened run). A per-stage result
   is an approximation of the flattened one and is reported as such.
