@@ -469,12 +469,13 @@ def test_integer_divider_is_width_plus_4_cycles_deep():
 
 
 # ---------------------------------------------------------------------------------------------- fixed point
-@pytest.mark.parametrize("t, mul_dsp, cast_cycles", [
-    (allo_ext.Fixed(16, 10), 1, 0),                  # 16 x 16: one DSP; TRN/WRAP casts are wires
-    (allo_ext.Fixed(24, 12), 3, 0),                  # 24 x 24: a two-DSP cascade plus one (3)
-    (allo_ext.Fixed(16, 10, "RND", "SAT"), 1, 1),    # rounding and saturation: one more cycle per cast
+@pytest.mark.parametrize("t, mul_dsp, cast_cycles, tree", [
+    (allo_ext.Fixed(16, 10), 1, 0, True),                  # 16 x 16: one DSP; TRN/WRAP casts are wires
+    (allo_ext.Fixed(24, 12), 3, 0, True),                  # 24 x 24: a two-DSP cascade plus one (3)
+    (allo_ext.Fixed(16, 10, "RND", "WRAP"), 1, 1, True),   # rounding: one more cycle per cast
+    (allo_ext.Fixed(16, 10, "RND", "SAT"), 1, 1, False),   # saturation: the order matters, no tree
 ])
-def test_fixed_linear_latency_is_one_cycle_products_and_adds(t, mul_dsp, cast_cycles):
+def test_fixed_linear_latency_is_one_cycle_products_and_adds(t, mul_dsp, cast_cycles, tree):
     from allo_ext.kernels import apply_schedules
     from allo_ext.kernels.nn import linear2d
 
@@ -482,11 +483,17 @@ def test_fixed_linear_latency_is_one_cycle_products_and_adds(t, mul_dsp, cast_cy
     s = allo_ext.customize(linear2d(t, 1, K, Nout))
     apply_schedules(s, "latency")
     e = estimate(s)
-    # registers read in 1 cycle; all products in parallel (1 cycle up to 18 bits, 2 above); then the K
-    # adds of acc += x * w one after the other, each stored into the accumulator (a cast; the accumulator
-    # is T itself here, so the result is stored without another).
+    code = s.build(target="vhls").code
+    assert ("allo_tree_sum(acc_terms)" in code) == tree and ("summed in order" in code) != tree
+    # registers read in 1 cycle; all products in parallel (1 cycle up to 18 bits, 2 above); then
     mul = 1 if t.bits <= 18 else 2
-    assert e.cycles == REG_READ_LATENCY + mul + K * (1 + cast_cycles) + STORE_LATENCY
+    if tree:
+        # a wrap-around accumulator: each product rounded into it on its own (in parallel), then the C++'s
+        # balanced tree over the bias and the K terms, ceil(log2(K + 1)) = 4 one-cycle adds deep
+        assert e.cycles == REG_READ_LATENCY + mul + cast_cycles + 4 + STORE_LATENCY
+    else:
+        # saturating: the K adds of acc += x * w one after the other, each stored into the accumulator
+        assert e.cycles == REG_READ_LATENCY + mul + K * (1 + cast_cycles) + STORE_LATENCY
     assert e.dsp == Nout * K * mul_dsp
 
 

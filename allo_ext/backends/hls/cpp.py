@@ -275,6 +275,21 @@ template <typename To, typename From> static inline To allo_bitcast(From x) {
   std::memcpy(&y, &x, sizeof(To));
   return y;
 }""",
+    "tree_sum": """\
+// A balanced adder tree over v[0..N): level by level, v[i] += v[i + s] (ceil(log2 N) adds deep). Each
+// sum is stored into T; the emitter uses it only where T's addition wraps (associative), so the
+// result is the in-order sum's bit for bit.
+template <typename T, int N> static inline T allo_tree_sum(T (&v)[N]) {
+#pragma HLS inline
+  for (int s = 1; s < N; s *= 2) {
+#pragma HLS unroll
+    for (int i = 0; i + s < N; i += 2 * s) {
+#pragma HLS unroll
+      v[i] = T(v[i] + v[i + s]);
+    }
+  }
+  return v[0];
+}""",
     "fixed_raw": """\
 // A fixed-point constant from its raw bits (for constants wider than a double's mantissa).
 template <typename T, int W> static inline T allo_fixed_raw(unsigned long long raw) {

@@ -226,7 +226,7 @@ class ModuleEmitter:
         out += [f"#include <{h}>" for h in sorted(std)]
         out += ["", "// Loop labels name the loops in Vitis HLS reports; g++ never jumps to them.",
                 '#pragma GCC diagnostic ignored "-Wunused-label"', ""]
-        for h in ("maximum", "minimum", "floordiv", "ceildiv", "floormod", "bitcast", "fixed_raw", "trap"):
+        for h in ("maximum", "minimum", "floordiv", "ceildiv", "floormod", "bitcast", "fixed_raw", "tree_sum", "trap"):
             if h in self.needs.helpers:
                 out += cpp.HELPERS[h].split("\n") + [""]
         return out

@@ -12,6 +12,7 @@ from torch_mlir import ir
 from ...lang.errors import AlloError
 from ...lang.fixed import from_spec
 from ...lang.types import DType
+from ...passes.reduction_tree import find_reduction
 from ...passes.safety import TRAP
 from . import cpp
 from .common import (DROPPED, EmitError, Mem, Port, attr_int, attr_str, ctype_bytes, is_barrier, is_memref, loc_str,
@@ -48,6 +49,7 @@ class FunctionEmitter(FixedOps, ScalarOps):
         self.block_pos: dict = {}
         self.block_barriers: list = []
         self.partitions = self._partitions()
+        self.trees: dict = {}      # op hash -> (Reduction, terms Mem, index text) of the adder trees being emitted
 
     # -- output and names
     def line(self, text: str):
@@ -313,7 +315,9 @@ class FunctionEmitter(FixedOps, ScalarOps):
             self.loc = loc_str(op.location) or self.loc
             name = op.name
             h = getattr(self, "op_" + name.replace(".", "_"), None)
-            if h is not None:
+            if hash(op) in self.trees:
+                self.tree_op(op)
+            elif h is not None:
                 h(op, pos)
             elif name in DROPPED:
                 msg = attr_str(op, "msg", "")
@@ -524,6 +528,10 @@ class FunctionEmitter(FixedOps, ScalarOps):
         self.vals[ivv] = E(iv)
         if all(nn for _, nn in lbs):
             self.nonneg.add(ivv)
+        red = find_reduction(op)
+        if red is not None and not red.tree:
+            self.line(f"// {red.why}")
+        terms = self.tree_begin(red, iv, lb, step) if red is not None and red.tree else None
         self.loop_header(op, iv, lb, ub, step, lname)
         self.indent += 1
         self.ivs_active.append(iv)
@@ -532,6 +540,48 @@ class FunctionEmitter(FixedOps, ScalarOps):
         self.ivs_active.pop()
         self.indent -= 1
         self.line("}")
+        if terms is not None:
+            self.tree_end(red, terms)
+
+    # -- adder trees (allo_ext.passes.reduction_tree)
+    def tree_begin(self, red, iv: str, lb: str, step: int) -> Mem:
+        """``acc = ACC(acc + term_k)`` over a fully unrolled loop, with wrap-around (associative) addition:
+        the terms are stored into ACC in the loop and summed by a balanced tree after it."""
+        acc = self.mem(red.acc, red.load)
+        terms = Mem(self.fresh(f"{acc.name}_terms"), acc.elem, (red.trip + 1,), "array", acc.elem_t, fxt=acc.fxt)
+        self.line(f"// adder tree: {red.trip} terms and the initial value in {red.trip.bit_length()} levels, not a "
+                  "chain of adds (wrap-around sums are associative: the in-order result, bit for bit)")
+        self.line(f"{terms.decl()};")
+        self.pragma(f"array_partition variable={terms.name} complete dim=1")
+        self.store_line(terms, ["0"], self.load_expr(acc, [], acc.elem_t))
+        k = iv if lb == "0" and step == 1 else f"({iv} - {cpp.paren(E(lb, cpp.ADD), cpp.ADD + 1)}) / {step}"
+        idx = f"{k} + 1" if k == iv else f"{cpp.paren(E(k, cpp.MUL), cpp.ADD)} + 1"
+        for o in (red.load, red.add, red.cast, red.store):
+            if o is not None:
+                self.trees[hash(o)] = (red, terms, idx)
+        return terms
+
+    def tree_op(self, op):
+        """An op of a tree reduction inside its loop: the add stores its term (rounded into ACC as the
+        chain's store rounds the sum); the read of acc, the cast and the store of the sum are not printed."""
+        red, terms, idx = self.trees[hash(op)]
+        if op == red.add:
+            val = self.v(red.term)
+            side = "lhs" if op.operands[0] == red.term else "rhs"
+            if red.cast is not None:
+                if attr_str(op, side) != attr_str(red.cast, "type"):  # else the term is of ACC already
+                    val = cpp.call(terms.elem, val)
+            elif red.term.type != ir.MemRefType(red.acc.type).element_type:
+                raise self.err(op, "internal: an integer reduction term of another width than its accumulator")
+            self.store_line(terms, [idx], val)
+
+    def tree_end(self, red, terms: Mem):
+        for o in (red.load, red.add, red.cast, red.store):
+            if o is not None:
+                self.trees.pop(hash(o), None)
+        acc = self.mem(red.acc, red.store)
+        self.me.needs.helpers.add("tree_sum")
+        self.store_line(acc, [], E(f"allo_tree_sum({terms.name})"))
 
     def nest_minmax(self, fn: str, exprs: list[E]) -> str:
         self.me.needs.headers.add("algorithm")

@@ -78,6 +78,12 @@ Cost model (cycles of a 200 MHz clock on Xilinx UltraScale+; every constant is a
    - *full unroll*: the body is instantiated T times inline in the parent body, with no loop and no
      overhead; its ops schedule as soon as possible among the parent's. A loop nested in a pipelined
      loop is always fully unrolled, as Vitis does.
+   - *adder tree*: a fully unrolled (``hls.unroll``) reduction ``acc = ACC(acc + term)`` that the HLS C++
+     sums as a balanced tree (integers, WRAP fixed point with TRN/RND: ``allo_ext.passes.reduction_tree``
+     decides for both) is counted as that C++ is written: each body computes its term rounded into ACC,
+     then the initial value and the T terms are added pairwise level by level (``v[i] += v[i + s]``),
+     ``ceil(log2(T + 1))`` adds deep, T adders of ACC's width plus one bit. A saturating or float
+     accumulator stays the chain of T adds.
    - otherwise the loop runs ``T' = ceil(T / u)`` iterations of a body made of u copies (resources
      times u; a reduction into a scalar gets u times longer);
    - *not pipelined*: ``latency = T' * (depth + LOOP_OVERHEAD)``, with ``LOOP_OVERHEAD`` = 1 cycle per

@@ -6,6 +6,7 @@ import math
 from torch_mlir import ir
 
 from ..loop_info import loop_name, trip_count
+from ..reduction_tree import find_reduction
 from .costs import EstimateError, FREE, OpCost, RAM_READ_LATENCY, STORE_LATENCY, _NO_TIME, op_cost
 from .memory import Storage, _elem_bits, _partition_specs, _spec_for
 
@@ -72,7 +73,17 @@ class _Node:
 
 
 class _Loop:
-    __slots__ = ("name", "op", "iv", "lb", "ub", "step", "static_trip", "ii", "unroll")
+    __slots__ = ("name", "op", "iv", "lb", "ub", "step", "static_trip", "ii", "unroll", "tree")
+
+
+class _Tree:
+    """A fully unrolled reduction the C++ sums as a balanced tree (``allo_ext.passes.reduction_tree``):
+    the body computes ``term`` (rounded into the accumulator type) each iteration; the tree's adds cost
+    ``add`` each (accumulator-wide operands); the sum is stored into the scalar ``acc``."""
+    __slots__ = ("acc", "term", "add")
+
+    def __init__(self, acc, term, add):
+        self.acc, self.term, self.add = acc, term, add
 
 
 class _FuncIR:
@@ -87,6 +98,7 @@ class _FuncIR:
         self.owned: list[Storage] = []  # buffers this function allocates
         self.globals: dict[str, Storage] = {}  # symbol -> storage of constants it references
         self.const_env: dict[int, int] = {}
+        self._tree_ops: dict = {}  # op hash -> Reduction, for the ops an adder tree replaces
         self.call_args: list[tuple[str, list]] = []  # (callee, operand ids) for partition lookup of globals
         self.specs = _partition_specs(func_op)
         block = func_op.regions[0].blocks[0]
@@ -122,6 +134,14 @@ class _FuncIR:
 
     def _op(self, o):
         name = o.name
+        red = self._tree_ops.get(hash(o))
+        if red is not None:
+            # the read of acc, the add and the store of the sum move to the tree (see _Estimator._tree_loop);
+            # the cast stays in the body, rounding the term alone
+            if o == red.cast:
+                kind, t = _fixed_cast_kind(o)
+                return _Node("op", kind, cost=op_cost(kind, t), ins=[self.vid(red.term)], outs=[self.vid(o.results[0])])
+            return None
         ins = [self.vid(v) for v in o.operands]
         outs = [self.vid(v) for v in o.results]
         if name == "affine.for":
@@ -207,6 +227,17 @@ class _FuncIR:
         lp.static_trip = trip_count(o)
         lp.ii = ir.IntegerAttr(o.attributes["hls.pipeline_ii"]).value if "hls.pipeline_ii" in o.attributes else None
         lp.unroll = ir.IntegerAttr(o.attributes["hls.unroll"]).value if "hls.unroll" in o.attributes else None
+        lp.tree = None
+        red = find_reduction(o)
+        if red is not None and red.tree:
+            for op in (red.load, red.add, red.cast, red.store):
+                if op is not None:
+                    self._tree_ops[hash(op)] = red
+            acc_t = red.acc.type.element_type
+            wide = ir.IntegerType.get_signless(_elem_bits(acc_t) + 1)
+            add = op_cost("allo.fixed_add", wide) if red.cast is not None else op_cost("arith.addi", acc_t)
+            term = red.cast.results[0] if red.cast is not None else red.term
+            lp.tree = _Tree(self.vid(red.acc), self.vid(term), add)
         return _Node("for", lp.name, body=self._block(fop.body), extra=lp)
 
 

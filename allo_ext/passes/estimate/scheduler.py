@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from torch_mlir import ir
 
 from .costs import EstimateError, LOOP_CONTROL_FF, LOOP_CONTROL_LUT, LOOP_OVERHEAD, MEM_PORTS, RAM_READ_LATENCY, REG_READ_LATENCY, SCALAR_ACCESS_LATENCY, STORE_LATENCY
-from .ir_graph import _FuncIR, _Loop
+from .ir_graph import _FuncIR, _Loop, _Node
 from .memory import Storage
 from .report import LoopEstimate
 
@@ -327,6 +327,9 @@ class _Estimator:
         if trip == 0:
             return
         full = region.expand or (lp.unroll is not None and (lp.unroll == 0 or lp.unroll >= trip))
+        if full and lp.tree is not None:
+            self._tree_loop(n, lp, trip, lb, region, f, calls, stages, mult)
+            return
         if full:  # the body is instantiated trip times inline
             for k in range(trip):
                 region.env[lp.iv] = lb + k * lp.step
@@ -340,6 +343,37 @@ class _Estimator:
         region.nested.add(result.res)
         if f.dataflow and top_level:
             stages.append(result.latency)
+
+    def _tree_loop(self, n, lp: _Loop, trip, lb, region: _Region, f: _FuncIR, calls, stages, mult):
+        """A fully unrolled reduction emitted as ``terms[0] = acc``, ``terms[1 + k] = term_k`` and
+        ``acc = allo_tree_sum(terms)``: the bodies as usual, then the tree's adds level by level as the
+        C++ helper pairs them (``v[i] += v[i + s]``), so the sum is ceil(log2(trip + 1)) adds deep."""
+        tree = lp.tree
+        st = f.storage[tree.acc]
+        key = ("tree", id(n))
+        first = key + (0,)
+        region.ready[first] = max(region.floor, region.mem_ready.get((st, ()), 0)) + SCALAR_ACCESS_LATENCY
+        if region.track:
+            region.chain[first] = (region.scalar_chain.get(st) or {}) if st in region.written \
+                else {("s", st): SCALAR_ACCESS_LATENCY}
+        terms = [first]
+        for k in range(trip):
+            region.env[lp.iv] = lb + k * lp.step
+            self._run(n.body, region, f, calls, stages, mult)
+            t = key + (k + 1,)
+            region.ready[t] = region.ready.get(tree.term, region.floor)
+            if region.track:
+                region.chain[t] = region.chain.get(tree.term, {})
+            terms.append(t)
+        s = 1
+        while s < len(terms):
+            for i in range(0, len(terms) - s, 2 * s):
+                out = key + ("sum", s, i)
+                self._run([_Node("op", "tree add", cost=tree.add, ins=(terms[i], terms[i + s]), outs=(out,))],
+                          region, f, calls, stages, mult)
+                terms[i] = out
+            s *= 2
+        self._store(_Node("store", "tree sum", ins=(terms[0], tree.acc), mem=tree.acc, index=lambda env: ()), region, f)
 
     def _hardware_loop(self, n, lp: _Loop, trip, lb, env, f, calls, stages, mult) -> _LoopResult:
         u = lp.unroll if lp.unroll else 1
