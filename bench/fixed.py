@@ -306,10 +306,24 @@ def _csim_figures() -> dict:
     return out
 
 
-def run_latency(quick: bool, out: Path, partial=None) -> dict:
+def _rtl_sim(d, X, yd, ref) -> dict:
+    """The design's Verilog simulated (Verilator at this size), the jets streamed one per clock: the outputs
+    against da4ml's software model and float torch, and the cycles the testbench measures."""
+    t0 = time.perf_counter()
+    yr = d(X)
+    return {"n_jets": len(X), "simulator": d.simulator().simulator, "cycles_measured": d.last_cycles, "ii": d.ii,
+            "argmax_agree_vs_float": _agree(yr, ref), "bit_identical_software_model": bool(np.array_equal(yr, yd)),
+            "sim_build_s": round(d.timings.get("sim_build_s", 0.0), 1),
+            "sim_run_s": round(d.timings.get("sim_run_s", 0.0), 1), "total_s": round(time.perf_counter() - t0, 1)}
+
+
+def run_latency(quick: bool, out: Path, partial=None, rtl_jets: int = 0, only: str | None = None,
+                keep: list | None = None) -> dict:
     """The trained JetFormer.tiny through ``target="rtl", schedule="latency"`` (da4ml's static pipeline) at
     each precision: argmax agreement with float torch on the held-out jets through da4ml's bit-exact model of
-    the Verilog, bit-identity with llvm (= csim), cycles, and da4ml's LUT/FF estimate and the DSPs."""
+    the Verilog, bit-identity with llvm (= csim), cycles, and da4ml's LUT/FF estimate and the DSPs.
+    ``rtl_jets``: the first precision's Verilog is also simulated on that many held-out jets. ``only``: run the
+    precisions whose label contains it; ``keep``: earlier rows of the others, kept in their place."""
     from allo_ext.frontend import from_pytorch
 
     t0 = time.perf_counter()
@@ -323,7 +337,12 @@ def run_latency(quick: bool, out: Path, partial=None) -> dict:
     n_first = min(N_CSIM, len(X)) if not quick else min(500, len(X))
     csim = _csim_figures()
     rows = []
-    for label, prec in _latency_variants(model, Xtr):
+    earlier = {r["precision"]: r for r in keep or []}
+    for k, (label, prec) in enumerate(_latency_variants(model, Xtr)):
+        if only and only not in label:
+            if label in earlier:
+                rows.append(earlier[label])
+            continue
         print(f"latency route: {label}", flush=True)
         tb = time.perf_counter()
         d = from_pytorch(model, torch.from_numpy(X[:1]), target="rtl", schedule="latency", precision=prec)
@@ -344,7 +363,7 @@ def run_latency(quick: bool, out: Path, partial=None) -> dict:
         r = d.report()
         rows.append({"precision": label, "n_jets": n, "software_model": model_used,
                      "argmax_agree_vs_float": _agree(yd, ref[:n]),
-                     "argmax_agree_first": _agree(yd[:n_first], ref[:n_first]), "n_first": min(n, n_first),
+                     "argmax_agree_first": _agree(yd[:n_first], ref[:min(n, n_first)]), "n_first": min(n, n_first),
                      "max_abs_err": float(np.abs(yd - ref[:n]).max()), "accuracy": float((yd.argmax(1) == y[:n]).mean()),
                      "llvm_bit_identical": bool(np.array_equal(yd, yl)),
                      "csim_bit_identical": bool(np.array_equal(yd[:nc], yc)), "n_csim": nc,
@@ -355,6 +374,10 @@ def run_latency(quick: bool, out: Path, partial=None) -> dict:
                      "dsp": r["dsp"], "stages": r["stages"],
                      "fits_vu9p": bool(r["dsp"] <= VU9P_DSP and r["lut"] <= VU9P_LUT),
                      "build_s": build, "predict_s": predict_s})
+        if rtl_jets and k == 0:
+            print(f"  RTL simulation of {min(rtl_jets, n)} jets (building the simulator can take minutes)", flush=True)
+            rows[-1]["rtl"] = _rtl_sim(d, X[:min(rtl_jets, n)], yd[:min(rtl_jets, n)], ref[:min(rtl_jets, n)])
+            print(f"  RTL: {rows[-1]['rtl']}", flush=True)
         print(f"  {rows[-1]['argmax_agree_vs_float']:.4f} on {n} jets, {r['cycles']} cycles, {r['lut']} LUT, "
               f"{r['dsp']} DSP, = llvm: {rows[-1]['llvm_bit_identical']}, = csim: {rows[-1]['csim_bit_identical']} "
               f"(csim {rows[-1]['csim_argmax_agree']:.4f} on {nc}; llvm = csim: {rows[-1]['csim_llvm_bit_identical']})",
@@ -402,6 +425,13 @@ def latency_markdown(d: dict) -> str:
             "2,000 jets, llvm on all held-out jets) for the same precision where it measured it.\n\n"
             + markdown_table(hdr, rows)
             + ("\n\n" + "\n".join(notes) if notes else "")
+            + "".join(f"\n\n**In RTL simulation** ({r['rtl']['simulator']}, the design's Verilog, "
+                      f"{r['rtl']['n_jets']:,} held-out jets streamed one per clock), {r['precision']}: argmax "
+                      f"agreement with float torch **{r['rtl']['argmax_agree_vs_float']:.4f}**, outputs "
+                      f"{'bit-identical to' if r['rtl']['bit_identical_software_model'] else 'DIFFERENT from'} the "
+                      f"software model's, **{r['rtl']['cycles_measured']} cycles measured** by the testbench, II "
+                      f"{r['rtl']['ii']} (simulator build {r['rtl']['sim_build_s']:.0f} s, run "
+                      f"{r['rtl']['sim_run_s']:.0f} s)." for r in d["rows"] if r.get("rtl"))
             + f"\n\nCheapest design with >= 99% agreement, bit-identical to csim and within the VU9P: "
             f"**{d['cheapest_at_99'] or 'none'}**.\n\nTotal time {d['total_s']:.0f} s.\n")
 
@@ -440,6 +470,11 @@ def main(argv=None):
     ap.add_argument("--latency", action="store_true",
                     help="the latency route (target='rtl', schedule='latency') instead: bench/results/fixed_latency.*; "
                          "reuses the checkpoint a full run left in --out")
+    ap.add_argument("--only", metavar="TEXT", help="with --latency: rerun the precisions whose label contains TEXT, "
+                    "keeping the other rows of bench/results/fixed_latency.json")
+    ap.add_argument("--rtl-jets", type=int, default=0, metavar="N",
+                    help="with --latency: simulate the first precision's Verilog on N held-out jets (Verilator: a "
+                         "build of minutes)")
     a = ap.parse_args(argv)
     if a.latency:
         name = "fixed_latency-quick" if a.quick else "fixed_latency"
@@ -449,7 +484,14 @@ def main(argv=None):
             if not a.quick:
                 latency_plot(d)
 
-        d = run_latency(a.quick, a.out, partial=save)
+        keep = None
+        if a.only:
+            import json
+
+            from .common import RESULTS
+
+            keep = json.loads((RESULTS / f"{name}.json").read_text())["rows"]
+        d = run_latency(a.quick, a.out, partial=save, rtl_jets=a.rtl_jets, only=a.only, keep=keep)
         print(latency_markdown(d))
         return
     if a.plot_only:

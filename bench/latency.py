@@ -7,7 +7,7 @@ and its estimate (``allo_ext.frontend.estimate(..., schedule="latency")``, an in
    (UltraScale+) on the route's Verilog, and da4ml's own LUT estimate beside both.
 2. Blocks: JetFormer.tiny's FFN and attention (C=8), one whole block and the whole model: the
    route's pipeline (cycles = its register count, which the simulation measures exactly on every
-   kernel; ``--block-sim`` simulates the block too, ~12 minutes), da4ml's LUT and the DSPs its
+   kernel; the block is simulated too (Verilator at its size: a build of minutes; ``--no-block-sim`` skips it)), da4ml's LUT and the DSPs its
    Verilog instantiates, beside the estimate. ``--block-yosys`` adds Yosys on the block (hours here).
 3. Pareto of latency against DSP over reuse factors for the whole JetFormer.tiny: da4ml does not
    time-share a multiplier, so the reuse factor goes through the estimate of the latency schedule
@@ -16,7 +16,7 @@ and its estimate (``allo_ext.frontend.estimate(..., schedule="latency")``, an in
    csim of the same model). hls4ml reports no latency without Vitis HLS (not installed here); ours
    comes from the RTL simulation of the latency route.
 
-    python -m bench.latency [--quick] [--trained] [--block-sim] [--block-yosys] [--pieces]
+    python -m bench.latency [--quick] [--trained] [--no-block-sim] [--no-block-yosys] [--pieces]
 
 Writes bench/results/latency.{json,md,png} and latency-pareto.png (``--quick``: latency-quick.*).
 """
@@ -38,6 +38,7 @@ PRECISIONS = {"acc16": P16, "acc32": {"default": P16, "accum": ACC}}
 VU9P = {"lut": 1_182_240, "dsp": 6_840}
 YOSYS_TIMEOUT = 900.0
 REUSE = (1, 2, 4, 8, 16, 32)
+DELAYS = (2.0, 3.0, 5.0, 8.0, 12.0)  # the route's delay budget per stage (adder levels; 5 is 200 MHz)
 
 
 def _err(est, truth):
@@ -104,7 +105,7 @@ def block_rows(quick: bool, block_sim: bool, block_yosys: bool) -> tuple[list[di
         e = estimate(model, torch.from_numpy(x[:1]), precision=prec)
         t0 = time.perf_counter()
         d = from_pytorch(model, torch.from_numpy(x[:1]), target="rtl", schedule="latency", precision=prec)
-        row = {"block": name, "precision": "acc32", "est": e.report(), "route_cycles": d.stages + 1,
+        row = {"block": name, "precision": "acc32", "est": e.report(), "route_cycles": d.stages + 1, "digest": d.digest(),
                "da4ml": d.resources, "build_s": round(time.perf_counter() - t0, 1), "simulated_cycles": None}
         if simulate:
             t0 = time.perf_counter()
@@ -112,10 +113,12 @@ def block_rows(quick: bool, block_sim: bool, block_yosys: bool) -> tuple[list[di
             row.update(simulated_cycles=d.cycles, sim_s=round(time.perf_counter() - t0, 1))
         if block_yosys and name == "JetFormer.tiny block":
             t0 = time.perf_counter()
-            row["yosys"] = dict(d.synthesize(timeout=6 * 3600))
+            row["yosys"] = dict(d.synthesize(per_stage=True, timeout=3600))
             row["yosys_s"] = round(time.perf_counter() - t0, 1)
         row["err_pct"] = {"cycles": _err(e.cycles, row["simulated_cycles"] or row["route_cycles"]),
                           "dsp": _err(e.dsp, d.resources["dsp"]), "lut_vs_da4ml": _err(e.lut, d.resources["lut"])}
+        if row.get("yosys"):
+            row["err_pct"].update({f"{k}_vs_yosys": _err(getattr(e, k), row["yosys"][k]) for k in ("lut", "ff", "dsp")})
         print(f"{name}: estimate {e.cycles} cycles / {e.dsp} DSP / {e.lut} LUT; route {row['route_cycles']} cycles, "
               f"{d.resources['dsp']} DSP, {d.resources['lut']} LUT (da4ml)", flush=True)
         rows.append(row)
@@ -135,6 +138,25 @@ def pareto(whole: dict) -> list[dict]:
     pts.append({"model": whole["name"], "source": "route (da4ml)", "reuse_factor": 1, "delay": d.delay,
                 "cycles": d.stages + 1, "ii": 1, "dsp": d.resources["dsp"], "lut": d.resources["lut"],
                 "ff": d.resources["ff"], "estimate_cycles": e.cycles, "estimate_dsp": e.dsp})
+    return pts
+
+
+def delay_sweep() -> list[dict]:
+    """The route's own knob on one JetFormer.tiny block: the delay budget per stage (da4ml's latency cutoff)
+    trades registers for cycles; each point is a built design beside its estimate."""
+    from allo_ext.frontend import estimate, from_pytorch
+    from allo_ext.models.latency_cases import hard_inputs, jetformer_block
+
+    x = torch.from_numpy(hard_inputs(1, (9, 8), seed=1))
+    pts = []
+    for delay in DELAYS:
+        d = from_pytorch(jetformer_block(), x, target="rtl", schedule="latency", precision=PRECISIONS["acc32"],
+                         delay=delay)
+        e = estimate(jetformer_block(), x, precision=PRECISIONS["acc32"], delay=delay)
+        pts.append({"model": "JetFormer.tiny block", "delay": delay, "cycles": d.stages + 1, "dsp": d.resources["dsp"],
+                    "lut": d.resources["lut"], "ff": d.resources["ff"], "estimate_cycles": e.cycles,
+                    "estimate_lut": e.lut, "estimate_ff": e.ff, "estimate_dsp": e.dsp})
+        print(f"block at delay {delay}: {pts[-1]}", flush=True)
     return pts
 
 
@@ -207,9 +229,10 @@ def run(quick: bool, trained: bool, block_sim: bool, block_yosys: bool, out: Pat
             kernels.append(r)
     blocks, whole = block_rows(quick, block_sim, block_yosys)
     pts = pareto(whole)
+    sweep = delay_sweep()
     ref = reference(quick)
     agree = trained_agreement(quick, out) if trained else []
-    return {"machine": machine_info(), "kernels": kernels, "blocks": blocks, "pareto": pts, "reference": ref,
+    return {"machine": machine_info(), "kernels": kernels, "blocks": blocks, "pareto": pts, "delay_sweep": sweep, "reference": ref,
             "trained": agree, "vu9p": VU9P, "bench_s": round(time.perf_counter() - t_start, 1)}
 
 
@@ -243,10 +266,15 @@ def to_markdown(d: dict) -> str:
         y = r.get("yosys")
         brows.append([r["block"], e["cycles"], r["route_cycles"], r["simulated_cycles"] or "-", e["dsp"],
                       r["da4ml"]["dsp"], e["lut"], r["da4ml"]["lut"], e["ff"], r["da4ml"]["ff"],
-                      f"{y['lut']} LUT / {y['ff']} FF / {y['dsp']} DSP" if y else "not run"])
+                      (f"{y['lut']} LUT ({_fmt(r['err_pct']['lut_vs_yosys'])}) / {y['ff']} FF "
+                       f"({_fmt(r['err_pct']['ff_vs_yosys'])}) / {y['dsp']} DSP ({_fmt(r['err_pct']['dsp_vs_yosys'])})"
+                       if y else "not run")])
     md += ("\n## Blocks\n\ncycles route: the pipeline's register count (stages + 1), which the simulation measures "
-           "exactly on every kernel above; simulated: Icarus where run. DSP route: the DSP48E2 slices of the "
-           "multipliers its Verilog writes.\n\n" + markdown_table(bh, brows, "lrrrrrrrrrl"))
+           "exactly on every kernel above; simulated: measured by the testbench in RTL simulation where run. DSP route: the DSP48E2 slices of the "
+           "multipliers its Verilog writes. Yosys: `synth_xilinx` stage by stage (each pipeline stage with its input "
+           "register, summed: an upper bound on the flattened run, within a few percent of it on the kernels where "
+           "both finish, tests/test_latency_synth.py); in brackets the estimate's error against it.\n\n"
+           + markdown_table(bh, brows, "lrrrrrrrrrl"))
     ph = ["model", "source", "reuse factor", "delay/stage", "cycles", "II", "DSP", "LUT", "FF", "est. cycles",
           "est. DSP"]
     prow = [[p["model"], p["source"], p["reuse_factor"], p["delay"], p["cycles"], p["ii"], p["dsp"], p["lut"], p["ff"],
@@ -257,6 +285,14 @@ def to_markdown(d: dict) -> str:
            "add LUTs; constant products stay parallel. The route's own knob is the delay budget per stage "
            f"(tests/test_latency_rtl.py). VU9P: {VU9P['dsp']} DSP, {VU9P['lut']} LUT.\n\n"
            + markdown_table(ph, prow, "llrrrrrrrrr"))
+    sh = ["delay/stage", "cycles", "est. cycles", "DSP", "LUT (da4ml)", "est. LUT", "FF (da4ml)", "est. FF"]
+    srows = [[p["delay"], p["cycles"], p["estimate_cycles"], p["dsp"], p["lut"], p["estimate_lut"], p["ff"],
+              p["estimate_ff"]] for p in d.get("delay_sweep", [])]
+    md += ("\n## The route's knob: delay budget per stage, one JetFormer.tiny block (acc32)\n\nda4ml's latency "
+           "cutoff: fewer adder levels per stage mean more stages (cycles) and more registers, and a higher clock "
+           "is possible (5 levels is the budget for 200 MHz; the cycle counts here are not converted to ns at other "
+           "clocks). Each row is a built design (da4ml's LUT/FF estimate; cycles = the pipeline's registers) beside "
+           "the estimate at the same budget.\n\n" + markdown_table(sh, srows, "rrrrrrrr"))
     ref = d["reference"]
     h = ref.get("hls4ml", {})
     ours_ = ref["allo_ext_csim"]
@@ -314,8 +350,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--trained", action="store_true")
-    ap.add_argument("--block-sim", action="store_true", help="simulate the JetFormer.tiny block in Icarus (~12 min)")
-    ap.add_argument("--block-yosys", action="store_true", help="Yosys on the JetFormer.tiny block (hours)")
+    ap.add_argument("--no-block-sim", dest="block_sim", action="store_false",
+                    help="skip the RTL simulation of the JetFormer.tiny block (a Verilator build of minutes)")
+    ap.add_argument("--no-block-yosys", dest="block_yosys", action="store_false",
+                    help="skip Yosys on the JetFormer.tiny block (stage by stage: ~10 minutes on 2 cores)")
     ap.add_argument("--pieces", action="store_true", help="attention and FFN at C=4 in the kernel table (Yosys: "
                     "tens of minutes each)")
     ap.add_argument("--out", type=Path, default=None)

@@ -124,12 +124,20 @@ class LatencyDesign:
         (d / MARKER).write_text("written by allo_ext (target='rtl', schedule='latency')\n")
         return d
 
-    def synthesize(self, cache_dir=None, timeout: float = 3600):
-        """Yosys ``synth_xilinx`` (UltraScale+) of the Verilog: ``{"lut", "ff", "dsp", ...}`` (``synth.py``)."""
+    def synthesize(self, cache_dir=None, timeout: float = 3600, per_stage: bool = False, jobs: int | None = None):
+        """Yosys ``synth_xilinx`` (UltraScale+) of the Verilog: ``{"lut", "ff", "dsp", ...}``. ``per_stage``: each
+        pipeline stage in its own run, summed (large designs; an upper bound, see ``synth.py``)."""
         from .synth import synthesize_sources
 
         src, mem = self._sources()
-        return synthesize_sources(src, mem, self.name, cache_dir=cache_dir or self.cache_dir, timeout=timeout)
+        return synthesize_sources(src, mem, self.name, cache_dir=cache_dir or self.cache_dir, timeout=timeout,
+                                  per_stage=per_stage, jobs=jobs)
+
+    def digest(self) -> str:
+        """A hash of the Verilog and its tables (da4ml's random table names aside): equal digests, equal designs."""
+        from .synth import digest
+
+        return digest(*self._sources())
 
     # ------------------------------------------------------------------ data
     def _check(self, xs):

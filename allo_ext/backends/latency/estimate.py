@@ -26,23 +26,35 @@ at 200 MHz. A stage holds ``delay`` levels (5 at 200 MHz, the route's default bu
   levels (the constant is folded into the LUTs of an adder's chain) and its width in LUTs.
 - Activation-activation products (QK^T, AV, the softmax's table products) are DSP48E2 multipliers:
   ``ceil(wide / DSP_A) * ceil(narrow / DSP_B)`` slices, ``dsp_delay`` levels (default 3).
-- max/min (the softmax's row maximum, saturation) are a comparator (an adder, 1 level) and a mux
-  (``MUX_LUT_PER_BIT`` LUTs per bit); relu is an AND with the inverted sign, a LUT per bit but the sign.
+- max/min (the softmax's row maximum, saturation) are a comparator (an adder, 1 level; against a
+  constant ``CONST_ADD_LEVELS``) whose sign selects in a mux (``MUX_LEVELS`` = 1 more level,
+  ``MUX_LUT_PER_BIT`` LUTs per bit); relu is an AND with the inverted sign, a LUT per bit but the sign.
 - Truncation and wrap-around are wiring (no LUT, no level); round-to-nearest adds a constant half.
 - A lookup table of a b-bit index and o-bit entries is a distributed ROM: a LUT6 decodes 6 address
   bits, each further bit doubles it behind a mux (``ROM_LUT_BITS`` = 6): ``o * 2**(b - 6)`` LUT6 of raw
   table, of which logic minimisation keeps ``ROM_LOGIC`` (the tables here are smooth functions: exp,
-  1/x, log; measured 0.55-0.62 with Yosys/ABC on the softmax kernels), and ``max(b - 6, 1)`` levels.
+  1/x, log; measured 0.55-0.62 with Yosys/ABC on the softmax kernels), and ``max(b - 6, 1)`` levels,
+  not moved to the next stage when they cross a boundary (the route's scheduler lets a table read
+  straddle it: its index is registered in front of the table).
 - Stage packing: an operation that would cross a stage boundary starts at the next boundary
   (no operation is cut by a register); a value ready at ``t`` levels is in stage ``ceil(t / delay) - 1``.
   The pipeline has ``S`` stages, one more than the stage of the last output; the latency is ``S + 1``
   cycles (the input register, then one register per stage).
-- Registers: the input bits, then at every stage boundary every value produced before it and used
-  after it (its width, once per boundary it crosses), then the output bits.
+- Registers: the input register, then at every stage boundary every value produced before it and
+  used after it (the bits read of it, once per boundary it crosses), then the output register. Then
+  what synthesis (Yosys ``synth_xilinx``) does with them, each measured on the kernels' Verilog:
+  a comparator's register keeps its sign bit (all the mux reads); a table output's register keeps one
+  flip-flop per distinct non-constant bit column of the table (constant bits are removed, equal bits
+  merged); the register in front of a table's index is moved behind the table (the ROM's read
+  register: the table's bits, not the index's); and a run of ``SRL_MIN_LEN`` (3) or more copies of a
+  bit that no logic reads between them is a shift register (SRL16E/SRLC32E, ``SRL_MAX_DEPTH`` = 32
+  copies each), a LUT, not flip-flops: ``StaticEstimate.srl`` counts them, and ``lut`` includes them
+  (they are SLICEM LUTs, as Vivado's "CLB LUTs" count them).
 
 The model is an estimate: the route's matrix-product solver shares partial sums its own way, and
 synthesis (Yosys, Vivado) optimises the logic further. tests/test_latency_estimate.py holds it to
-15% of the simulated cycles and 30% of Yosys' LUT/FF/DSP on each kernel it validates.
+15% of the simulated cycles and 30% of Yosys' LUT/FF/DSP (and shift registers) on each kernel it
+validates.
 """
 from __future__ import annotations
 
@@ -59,6 +71,9 @@ CARRY_NS_PER_BIT = 0.015
 CMVM_SHARING = 0.6
 CMVM_SHARED_DEPTH_FROM = 4  # inputs of one matrix product beyond which sharing deepens its adder graph
 MUX_LUT_PER_BIT = 1.0
+MUX_LEVELS = 1.0  # a select after a comparator's carry chain: one more LUT level
+SRL_MIN_LEN = 3  # Yosys synth_xilinx (xilinx_srl -minlen 3): a chain of >= 3 plain registers is a shift register
+SRL_MAX_DEPTH = 32  # one SRLC32E holds 32 of them
 ROM_LUT_BITS = 6
 ROM_LOGIC = 0.6  # the LUT6s a smooth table (exp, 1/x, log) needs after logic minimisation, per raw LUT6
 DSP_A, DSP_B = 27, 18
@@ -133,6 +148,7 @@ class Sig:
         self.width = bits(self.low, self.high, self.step)
         self.muls = max((p.muls for p in self.src), default=0)  # multipliers on the longest path here
         self.op, self.pass_bits, self.shared, self.shift = "wire", 0, False, 0
+        self.entries = None  # a table's contents (integers in steps), for its register
         L.nodes.append(self)
 
     @property
@@ -228,13 +244,22 @@ class Sig:
 
     # ------------------------------------------------------------------ compare and select
     def _cmp_mux(self, other, lo, hi):
+        """A comparator (a subtraction whose sign is the select: one adder level) then a mux (``MUX_LEVELS``)."""
         L = self.L
-        w = bits(lo, hi, min(self.step, other.step if isinstance(other, Sig) else self.step))
-        L.lut += self.width + MUX_LUT_PER_BIT * w  # the comparator's chain, then the mux
-        L.adders += 1
+        ostep = other.step if isinstance(other, Sig) else self.step
+        step = min(self.step, ostep)
+        olo, ohi = (other.low, other.high) if isinstance(other, Sig) else (float(other), float(other))
         t = max(self.latency, other.latency if isinstance(other, Sig) else 0.0)
-        return self._new(lo, hi, min(self.step, other.step) if isinstance(other, Sig) else self.step,
-                         L.pack(t, ADD_LEVELS), (self, other))
+        L.lut += self.width  # the comparator's chain
+        L.adders += 1
+        lv = ADD_LEVELS if isinstance(other, Sig) else CONST_ADD_LEVELS  # against a constant: folded into LUTs
+        c = Sig(L, self.low - ohi, self.high - olo, step, L.pack(t, lv), (self, other))
+        c.op = "cmp"  # only its sign is read
+        L.lut += MUX_LUT_PER_BIT * bits(lo, hi, step)
+        r = self._new(lo, hi, step, L.pack(c.latency, MUX_LEVELS), (c, self, other))
+        if isinstance(r, Sig):
+            r.op = "mux"
+        return r
 
     def max_of(self, o):
         olo, ohi = (o.low, o.high) if isinstance(o, Sig) else (float(o), float(o))
@@ -305,8 +330,26 @@ class Sig:
         L.lut += rom
         L.lut_rom += rom
         L.tables += 1
-        return self._new(float(vals.min()), float(vals.max()), step,
-                         L.pack(self.latency, max(b_in - ROM_LUT_BITS, 1)), (self,))
+        # not packed: the route lets a table read straddle a stage boundary (its index is then registered in
+        # front of the table, where synthesis moves the register behind it, see _registers)
+        r = self._new(float(vals.min()), float(vals.max()), step, self.latency + max(b_in - ROM_LUT_BITS, 1), (self,))
+        if isinstance(r, Sig):
+            r.op, r.entries = "lookup", np.round(vals / step).astype(np.int64)
+        return r
+
+    def register_bits(self, kept: int) -> int:
+        """Flip-flops a register of this value's ``kept`` low bits needs after synthesis. A comparator's
+        register holds its sign (all the mux reads). A table's output bits are functions of its index that
+        Yosys knows whole: a bit equal in every entry is a constant (opt_dff removes its flip-flop) and
+        bits equal to each other in every entry are one function (opt_merge keeps one flip-flop), so the
+        register has one flip-flop per distinct non-constant bit column of the table."""
+        if self.op == "cmp":
+            return min(kept, 1)
+        if self.op == "lookup" and kept > 0:
+            e = self.entries & ((1 << kept) - 1)  # two's complement, the kept low bits
+            cols = {tuple(((e >> b) & 1).tolist()) for b in range(kept)}
+            return sum(1 for c in cols if 0 in c and 1 in c)
+        return kept
 
 
 def _frac(c: float) -> int:
@@ -405,6 +448,7 @@ class StaticEstimate:
     reuse_factor: int = 1
     multiplier_chain: int = 0  # multipliers in series on the longest path (each waits R cycles when shared)
     mul_operand_bits: int = 0
+    srl: int = 0  # shift-register LUTs (SRL16E/SRLC32E) holding register runs; also counted in ``lut``
 
     def with_reuse(self, R: int) -> "StaticEstimate":
         """This design (estimated at reuse factor 1) with each DSP multiplier shared by R products; see
@@ -427,7 +471,7 @@ class StaticEstimate:
 
     def report(self) -> dict:
         return {"cycles": self.cycles, "stages": self.stages, "ii": self.ii, "lut": self.lut, "ff": self.ff,
-                "dsp": self.dsp, "adders": self.adders, "tables": self.tables, "delay": self.delay,
+                "dsp": self.dsp, "srl": self.srl, "adders": self.adders, "tables": self.tables, "delay": self.delay,
                 "latency_ns": self.latency_ns, "reuse_factor": self.reuse_factor,
                 "multiplier_chain": self.multiplier_chain}
 
@@ -459,27 +503,72 @@ def _trim(L: Ledger, outputs: list) -> dict:
     return kept
 
 
-def _registers(L: Ledger, inputs: list, outputs: list, stages: int, kept: dict) -> int:
-    """Flip-flops: the inputs, every value at each stage boundary it crosses (the bits read of it), the
-    outputs. A shifted copy (a CSD digit, a power-of-two scale) is wiring off its source's register."""
-    last_use: dict[int, int] = {}
+def register_chain(first: int, last: int, read_at, width: int) -> tuple[int, int]:
+    """(flip-flops, shift-register LUTs) of a ``width``-bit value held at the stage boundaries
+    ``first..last`` and read by logic at the boundaries in ``read_at``: a copy read by logic (or the last)
+    ends a run; a run of ``SRL_MIN_LEN`` copies or more is one SRL per bit and ``SRL_MAX_DEPTH`` copies."""
+    ff = srl = run = 0
+    for b in range(first, last + 1):
+        run += 1
+        if b in read_at or b == last:
+            if run >= SRL_MIN_LEN:
+                srl += width * math.ceil(run / SRL_MAX_DEPTH)
+            else:
+                ff += width * run
+            run = 0
+    return ff, srl
+
+
+def _registers(L: Ledger, inputs: list, outputs: list, stages: int, kept: dict) -> tuple[int, int]:
+    """(flip-flops, shift-register LUTs) of the pipeline registers after synthesis.
+
+    A value ready in stage ``s`` and read in stages ``r1 < ... < u`` is held by one register per stage
+    boundary ``s + 1 .. u`` (an input from boundary 0, the input register; an output up to boundary
+    ``stages``, the output register); a reader in stage ``k`` reads the copy at boundary ``k``. Each register
+    holds the bits read of the value (``_trim``, ``Sig.register_bits``). A shifted copy (a CSD digit, a
+    power-of-two scale) is wiring off its source's register. What synthesis then does with them:
+    - a run of ``SRL_MIN_LEN`` or more copies that nothing reads but the next copy is one shift register
+      per bit (``SRL_MAX_DEPTH`` deep), a LUT, not flip-flops (Yosys' xilinx_srl; ``StaticEstimate.srl``);
+    - the register in front of a table's index is moved behind the table (Yosys' memory_dff makes it the
+      ROM's read register): it holds the table's output bits, and the index's copy goes where the table was
+      its only reader."""
+    reads: dict[int, set] = {}
+    readers: dict[int, list] = {}
     for s in L.nodes:
         st = L.stage(s.latency)
         for p in s.src:
-            last_use[id(p)] = max(last_use.get(id(p), 0), st)
+            reads.setdefault(id(p), set()).add(st)
+            readers.setdefault(id(p), []).append(s)
     for o in outputs:
-        last_use[id(o)] = max(last_use.get(id(o), 0), stages - 1)  # to the last stage, then the output register
-    for s in reversed(L.nodes):
-        if s.op == "shift" and id(s) in last_use:
+        reads.setdefault(id(o), set()).add(stages)
+    for s in reversed(L.nodes):  # a shifted copy is read where its readers are
+        if s.op == "shift" and id(s) in reads:
             for p in s.src:
-                last_use[id(p)] = max(last_use.get(id(p), 0), last_use[id(s)])
-    ff = sum(s.width for s in inputs)
+                reads.setdefault(id(p), set()).update(reads[id(s)])
+    first: dict[int, int] = {id(s): 0 for s in inputs}  # the first boundary of each value's register chain
+    dropped: dict[int, int] = {}  # index value -> the boundary whose copy moved behind its tables
     for s in L.nodes:
-        u = last_use.get(id(s))
-        if u is None or s.op == "shift":
+        if s.op != "lookup":
             continue
-        ff += kept.get(id(s), s.width) * max(u - L.stage(s.latency), 0)
-    return ff + sum(o.width for o in outputs)
+        idx, k = s.src[0], L.stage(s.latency)
+        b0 = first.get(id(idx), L.stage(idx.latency) + 1)
+        if b0 <= k and id(s) in reads:
+            first[id(s)] = k  # the ROM's read register
+            others = [n for n in readers[id(idx)] if L.stage(n.latency) >= k and n.op != "lookup"]
+            if not others and max(reads.get(id(idx), {k})) == k:
+                dropped[id(idx)] = k
+    ff = srl = 0
+    for s in L.nodes:  # the inputs among them
+        r = reads.get(id(s))
+        if not r or s.op == "shift":
+            continue
+        b0 = first.get(id(s), L.stage(s.latency) + 1)
+        u = max(r) if id(s) not in dropped else dropped[id(s)] - 1
+        if u < b0:
+            continue
+        f, r_ = register_chain(b0, u, r, s.register_bits(kept.get(id(s), s.width)))
+        ff, srl = ff + f, srl + r_
+    return ff, srl
 
 
 def estimate_graph(ep, precision, delay: float = 5.0, dsp_delay: float | None = DEFAULT_DSP_DELAY,
@@ -524,9 +613,9 @@ def estimate_graph(ep, precision, delay: float = 5.0, dsp_delay: float | None = 
     t_end = max((o.latency for o in outs), default=0.0)
     stages = L.stage(t_end) + 1
     kept = _trim(L, outs)
-    ff = _registers(L, ins, outs, stages, kept)
+    ff, srl = _registers(L, ins, outs, stages, kept)
     chain = max((o.muls for o in outs), default=0)
-    base = StaticEstimate(cycles=stages + 1, stages=stages, ii=1, lut=int(round(L.lut)), ff=int(ff), dsp=int(L.dsp),
+    base = StaticEstimate(cycles=stages + 1, stages=stages, ii=1, lut=int(round(L.lut)) + srl, ff=int(ff), dsp=int(L.dsp),
                           adders=L.adders, tables=L.tables, delay=float(delay), clock_ns=float(clock_ns),
-                          depth=t_end, multiplier_chain=chain, mul_operand_bits=L.mul_operand_bits)
+                          depth=t_end, multiplier_chain=chain, mul_operand_bits=L.mul_operand_bits, srl=int(srl))
     return base.with_reuse(reuse_factor) if reuse_factor != 1 else base

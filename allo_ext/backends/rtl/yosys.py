@@ -28,7 +28,7 @@ def script(top: str, sv_name: str = "design.sv") -> str:
 
 
 class Resources(dict):
-    """``{"lut", "ff", "dsp", "bram", "lutram", "carry"}`` plus ``.cells`` (every cell type's count) and ``.log``."""
+    """``{"lut", "ff", "dsp", "bram", "lutram", "carry", "srl"}`` (``from_cells``) plus ``.cells`` (every cell type's count) and ``.log``."""
 
     cells: dict
     log: str
@@ -49,13 +49,21 @@ def parse_stat(text: str) -> Resources:
         cells[m.group(1)] = int(m.group(2))
     if not cells and "Number of cells" not in text:
         raise SynthesisError("rtl: Yosys printed no cell statistics")
-    lut = sum(v for k, v in cells.items() if re.fullmatch(r"LUT[1-6]", k))
+    return from_cells(cells)
+
+
+def from_cells(cells: dict) -> Resources:
+    """Counts by resource from Yosys's cell counts. ``lut`` is every LUT a CLB spends, as Vivado's "CLB LUTs":
+    logic LUTs and the shift-register LUTs (SRL16E/SRLC32E, ``srl``) that Yosys makes of register delay lines
+    (each replaces up to 16/32 flip-flops, which ``ff`` then does not count); LUT RAM is ``lutram``."""
+    logic = sum(v for k, v in cells.items() if re.fullmatch(r"LUT[1-6]", k))
+    srl = sum(v for k, v in cells.items() if re.fullmatch(r"SRL(16E|C32E)", k))
     ff = sum(v for k, v in cells.items() if re.fullmatch(r"FD[A-Z]*", k))
     dsp = sum(v for k, v in cells.items() if k.startswith("DSP48"))
     bram = cells.get("RAMB36E1", 0) + 0.5 * cells.get("RAMB18E1", 0)
     lutram = sum(v for k, v in cells.items() if re.fullmatch(r"RAM\d+[A-Z0-9]*", k))
-    r = Resources(lut=lut, ff=ff, dsp=dsp, bram=bram, lutram=lutram, carry=cells.get("CARRY4", 0))
-    r.cells = cells
+    r = Resources(lut=logic + srl, ff=ff, dsp=dsp, bram=bram, lutram=lutram, carry=cells.get("CARRY4", 0), srl=srl)
+    r.cells = dict(cells)
     return r
 
 
@@ -69,8 +77,8 @@ def synthesize(sv: str, top: str, cache_dir=None, timeout: float = 1800) -> Reso
     try:
         cached = json.loads(entry.read_text())
         if cached.get("design") == sha256(sv.encode()):
-            r = Resources(cached["resources"])
-            r.cells, r.log = cached["cells"], cached.get("log", "")
+            r = from_cells(cached["cells"])  # the counts follow from_cells as it is now
+            r.log = cached.get("log", "")
             return r
     except (OSError, ValueError, KeyError):
         pass
