@@ -7,8 +7,11 @@ and its estimate (``allo_ext.frontend.estimate(..., schedule="latency")``, an in
    (UltraScale+) on the route's Verilog, and da4ml's own LUT estimate beside both.
 2. Blocks: JetFormer.tiny's FFN and attention (C=8), one whole block and the whole model: the
    route's pipeline (cycles = its register count, which the simulation measures exactly on every
-   kernel; the block is simulated too (Verilator at its size: a build of minutes; ``--no-block-sim`` skips it)), da4ml's LUT and the DSPs its
-   Verilog instantiates, beside the estimate. ``--block-yosys`` adds Yosys on the block (hours here).
+   kernel), da4ml's LUT and the DSPs its Verilog instantiates, beside the estimate. The block is also
+   simulated (Verilator at its size: a build of minutes; ``--no-block-sim`` skips it) and synthesised by
+   Yosys stage by stage (``LatencyDesign.synthesize(per_stage=True)``: 13-18 minutes on 2 busy cores,
+   where the flattened run does not finish; ``--no-block-yosys`` skips it), and recorded with the design's
+   digest for tests/test_latency_block.py.
 3. Pareto of latency against DSP over reuse factors for the whole JetFormer.tiny: da4ml does not
    time-share a multiplier, so the reuse factor goes through the estimate of the latency schedule
    only (R = 1 is also the route's own point); the stage delay budget is the route's real knob.
