@@ -18,6 +18,8 @@ and its estimate (``allo_ext.frontend.estimate(..., schedule="latency")``, an in
 4. Reference: hls4ml's particle MLP at ap_fixed<16,6> (hls4ml 1.3.0, C simulation time beside our
    csim of the same model). hls4ml reports no latency without Vitis HLS (not installed here); ours
    comes from the RTL simulation of the latency route.
+5. The route's own knob on the block: the delay budget per stage (``DELAYS``), built designs beside the
+   estimate at the same budget.
 
     python -m bench.latency [--quick] [--trained] [--no-block-sim] [--no-block-yosys] [--pieces]
 
