@@ -7,14 +7,19 @@ and its estimate (``allo_ext.frontend.estimate(..., schedule="latency")``, an in
    (UltraScale+) on the route's Verilog, and da4ml's own LUT estimate beside both.
 2. Blocks: JetFormer.tiny's FFN and attention (C=8), one whole block and the whole model: the
    route's pipeline (cycles = its register count, which the simulation measures exactly on every
-   kernel; the block is simulated too (Verilator at its size: a build of minutes; ``--no-block-sim`` skips it)), da4ml's LUT and the DSPs its
-   Verilog instantiates, beside the estimate. ``--block-yosys`` adds Yosys on the block (hours here).
+   kernel), da4ml's LUT and the DSPs its Verilog instantiates, beside the estimate. The block is also
+   simulated (Verilator at its size: a build of minutes; ``--no-block-sim`` skips it) and synthesised by
+   Yosys stage by stage (``LatencyDesign.synthesize(per_stage=True)``: 13-18 minutes on 2 busy cores,
+   where the flattened run does not finish; ``--no-block-yosys`` skips it), and recorded with the design's
+   digest for tests/test_latency_block.py.
 3. Pareto of latency against DSP over reuse factors for the whole JetFormer.tiny: da4ml does not
    time-share a multiplier, so the reuse factor goes through the estimate of the latency schedule
    only (R = 1 is also the route's own point); the stage delay budget is the route's real knob.
 4. Reference: hls4ml's particle MLP at ap_fixed<16,6> (hls4ml 1.3.0, C simulation time beside our
    csim of the same model). hls4ml reports no latency without Vitis HLS (not installed here); ours
    comes from the RTL simulation of the latency route.
+5. The route's own knob on the block: the delay budget per stage (``DELAYS``), built designs beside the
+   estimate at the same budget.
 
     python -m bench.latency [--quick] [--trained] [--no-block-sim] [--no-block-yosys] [--pieces]
 
@@ -38,7 +43,7 @@ PRECISIONS = {"acc16": P16, "acc32": {"default": P16, "accum": ACC}}
 VU9P = {"lut": 1_182_240, "dsp": 6_840}
 YOSYS_TIMEOUT = 900.0
 REUSE = (1, 2, 4, 8, 16, 32)
-DELAYS = (2.0, 3.0, 5.0, 8.0, 12.0)  # the route's delay budget per stage (adder levels; 5 is 200 MHz)
+DELAYS = (3.0, 4.0, 5.0, 8.0, 12.0)  # the delay budget per stage (adder levels; 5 is 200 MHz; a DSP takes 3)
 
 
 def _err(est, truth):
@@ -272,8 +277,11 @@ def to_markdown(d: dict) -> str:
     md += ("\n## Blocks\n\ncycles route: the pipeline's register count (stages + 1), which the simulation measures "
            "exactly on every kernel above; simulated: measured by the testbench in RTL simulation where run. DSP route: the DSP48E2 slices of the "
            "multipliers its Verilog writes. Yosys: `synth_xilinx` stage by stage (each pipeline stage with its input "
-           "register, summed: an upper bound on the flattened run, within a few percent of it on the kernels where "
-           "both finish, tests/test_latency_synth.py); in brackets the estimate's error against it.\n\n"
+           "register, summed), since the flattened run does not finish on the block here: an approximation of it "
+           "(no shift registers across stages, so FF is an upper bound; measured against the flattened run on "
+           "kernels in tests/test_latency_synth.py); in brackets the estimate's error against it. The whole "
+           "model is 30% above the route on DSP and 44% on FF in the estimate (its value ranges widen through "
+           "two blocks faster than da4ml's), beyond the bounds the block and kernels meet.\n\n"
            + markdown_table(bh, brows, "lrrrrrrrrrl"))
     ph = ["model", "source", "reuse factor", "delay/stage", "cycles", "II", "DSP", "LUT", "FF", "est. cycles",
           "est. DSP"]
@@ -333,12 +341,12 @@ def pareto_plot(name: str, pts: list[dict]):
         ax.annotate(f"R={p['reuse_factor']}", (p["dsp"], p["cycles"]), textcoords="offset points", xytext=(4, 4))
     route = [p for p in pts if p["source"] != "estimate"]
     ax.plot([p["dsp"] for p in route], [p["cycles"] for p in route], "s", ms=9, mfc="none",
-            label="route (da4ml), measured pipeline")
+            label="route: da4ml's pipeline (R = 1)")
     ax.axvline(VU9P["dsp"], color="grey", ls="--", lw=1, label="VU9P DSPs")
     ax.set_xscale("log")
     ax.set_xlabel("DSP48E2")
     ax.set_ylabel("cycles at 200 MHz")
-    ax.set_title(f"{pts[0]['model']} (ap_fixed<16,6>, acc32): latency against DSP")
+    ax.set_title(f"{pts[0]['model']}, ap_fixed<16,6>, acc32: cycles against DSP", fontsize=10)
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -126,7 +126,7 @@ class LatencyDesign:
 
     def synthesize(self, cache_dir=None, timeout: float = 3600, per_stage: bool = False, jobs: int | None = None):
         """Yosys ``synth_xilinx`` (UltraScale+) of the Verilog: ``{"lut", "ff", "dsp", ...}``. ``per_stage``: each
-        pipeline stage in its own run, summed (large designs; an upper bound, see ``synth.py``)."""
+        pipeline stage in its own run, summed (large designs; an approximation of the flattened run, ``synth.py``)."""
         from .synth import synthesize_sources
 
         src, mem = self._sources()
