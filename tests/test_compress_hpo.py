@@ -113,8 +113,9 @@ def _completed(storage: str, study: str) -> list:
         s = optuna.load_study(study_name=study, storage=storage)
     except KeyError:
         return []
-    except sqlalchemy.exc.OperationalError:
-        # the worker is creating the schema right now (opening the storage creates it too): poll again
+    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError):
+        # the worker is creating the schema right now, and opening the storage here creates it too: both
+        # stamp its version (IntegrityError on the second stamp, seen in CI), or one finds it half made
         return []
     return [t for t in s.trials if t.state == optuna.trial.TrialState.COMPLETE]
 
