@@ -338,6 +338,16 @@ def run_latency(quick: bool, out: Path, partial=None, rtl_jets: int = 0, only: s
     csim = _csim_figures()
     rows = []
     earlier = {r["precision"]: r for r in keep or []}
+
+    def summary() -> dict:
+        ok = [r for r in rows if r["argmax_agree_vs_float"] >= 0.99 and r["fits_vu9p"] and r["csim_bit_identical"]
+              and r["n_jets"] == len(X)]
+        cheapest = min(ok, key=lambda r: (r["lut"], r["dsp"]))["precision"] if ok else None
+        return {"machine": machine_info(), "n_test": len(X), "n_first": n_first, "quick": quick,
+                "trained_here": trained, "float_test_accuracy": float((ref.argmax(1) == y).mean()),
+                "vu9p": {"dsp": VU9P_DSP, "lut": VU9P_LUT}, "rows": rows, "cheapest_at_99": cheapest,
+                "total_s": time.perf_counter() - t0}
+
     for k, (label, prec) in enumerate(_latency_variants(model, Xtr)):
         if only and only not in label:
             if label in earlier:
@@ -382,16 +392,9 @@ def run_latency(quick: bool, out: Path, partial=None, rtl_jets: int = 0, only: s
               f"{r['dsp']} DSP, = llvm: {rows[-1]['llvm_bit_identical']}, = csim: {rows[-1]['csim_bit_identical']} "
               f"(csim {rows[-1]['csim_argmax_agree']:.4f} on {nc}; llvm = csim: {rows[-1]['csim_llvm_bit_identical']})",
               flush=True)
-        ok = [r for r in rows if r["argmax_agree_vs_float"] >= 0.99 and r["fits_vu9p"] and r["csim_bit_identical"]
-              and r["n_jets"] == len(X)]
-        cheapest = min(ok, key=lambda r: (r["lut"], r["dsp"]))["precision"] if ok else None
-        d = {"machine": machine_info(), "n_test": len(X), "n_first": n_first, "quick": quick,
-             "trained_here": trained, "float_test_accuracy": float((ref.argmax(1) == y).mean()),
-             "vu9p": {"dsp": VU9P_DSP, "lut": VU9P_LUT}, "rows": rows, "cheapest_at_99": cheapest,
-             "total_s": time.perf_counter() - t0}
         if partial is not None:  # each variant takes minutes: what is measured is kept
-            partial(d)
-    return d
+            partial(summary())
+    return summary()
 
 
 def latency_markdown(d: dict) -> str:
@@ -492,6 +495,7 @@ def main(argv=None):
 
             keep = json.loads((RESULTS / f"{name}.json").read_text())["rows"]
         d = run_latency(a.quick, a.out, partial=save, rtl_jets=a.rtl_jets, only=a.only, keep=keep)
+        save(d)  # rows kept after the last one run are in the final summary only
         print(latency_markdown(d))
         return
     if a.plot_only:
